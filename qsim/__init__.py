@@ -1,0 +1,28 @@
+"""qsim: a JAX-native, differentiable statevector simulator.
+
+Conventions: wire 0 is the most significant bit of a basis index; gate matrices
+are those of OpenQASM 2 ``qelib1.inc`` (Qiskit's definitions); complex64 by
+default, complex128 on request (with ``jax_enable_x64``).
+"""
+
+from ._backend import native_status
+from ._circuit import Circuit
+from ._gates import GATES
+from ._observables import I, PauliSum, X, Y, Z
+from ._qasm import QasmError, from_qasm
+from ._validate import StateTooLargeError
+
+__all__ = [
+    "Circuit",
+    "GATES",
+    "I",
+    "PauliSum",
+    "QasmError",
+    "StateTooLargeError",
+    "X",
+    "Y",
+    "Z",
+    "from_qasm",
+    "native_status",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,254 @@
+"""`Circuit`: a thin builder that records and checks gates, and runs the pure core.
+
+The circuit records a *program* (static op records, see `_ops`) and a matching
+list of parameter tuples (possibly traced). Reading the results (`state`,
+`probs`, `expectation`, `sample`) runs the program through a jitted pure
+function cached on the static records, so eager use does not retrace and a
+function that builds a Circuit from traced parameters works under `jax.jit`,
+`jax.grad` and `jax.vmap`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _simulate
+from ._gates import ALIASES, GATES, GateDef
+from ._observables import PauliSum
+from ._ops import GateOp, RepeatOp
+from ._validate import (check_dtype, check_matrix, check_memory, check_n_qubits, check_param,
+                        check_wires, is_concrete)
+
+_IDENTITY = (lambda u: u)
+_DIFF_METHODS = ("backprop", "adjoint", "parameter-shift")
+
+
+def _user_gate(name, n_controls, k, diagonal):
+    if diagonal:
+        return GateDef(name, k, 1, "diagonal", _IDENTITY, 0, None, None)
+    return GateDef(name, n_controls + k, 1, "dense", _IDENTITY, n_controls, None, None)
+
+
+class Circuit:
+    """An n-qubit statevector circuit starting in ``|0...0>`` (or ``state``).
+
+    Args:
+      n_qubits: number of wires; wire 0 is the most significant bit of a basis index.
+      state: optional initial state, shape ``(2**n_qubits,)``.
+      dtype: ``jnp.complex64`` (default) or ``jnp.complex128`` (needs ``jax_enable_x64``).
+      max_fused_qubits: gates are fused into dense blocks of up to this many wires
+        before running (0 or 1: no fusion; None: the default for the backend).
+
+    Example:
+      >>> c = Circuit(2).h(0).cnot(0, 1)
+      >>> c.probs()   # [0.5, 0, 0, 0.5]
+    """
+
+    def __init__(self, n_qubits, state=None, *, dtype=None, max_fused_qubits=None):
+        self.n_qubits = n = check_n_qubits(n_qubits)
+        if dtype is None and state is not None and jnp.iscomplexobj(state):
+            dtype = jnp.asarray(state).dtype
+        self.dtype = check_dtype(dtype)
+        self.real_dtype = jnp.finfo(self.dtype).dtype
+        self.max_fused_qubits = _check_fusion(max_fused_qubits)
+        check_memory(n, self.dtype, 2, "Circuit")
+        if state is not None:
+            shape = getattr(state, "shape", np.shape(state))
+            if tuple(shape) != (1 << n,):
+                raise ValueError(f"Circuit: state for {n} qubits must have shape ({1 << n},), got {tuple(shape)}")
+            state = jnp.asarray(state, self.dtype)
+        self._init = state
+        self._program: list = []
+        self._params: list = []
+        self.measurements: dict[int, object] = {}
+
+    # -- recording -------------------------------------------------------
+    def _gate(self, name, wires, params=()):
+        g = GATES[ALIASES.get(name, name)]
+        where = f"Circuit.{name}"
+        wires = check_wires(wires, self.n_qubits, where, g.n_wires)
+        params = tuple(check_param(p, where, self.real_dtype) for p in params)
+        return self._record(GateOp(g, wires), params, where)
+
+    def _record(self, op, params, where):
+        touched = set(op.wires) if isinstance(op, GateOp) else set(range(self.n_qubits))
+        measured = touched & set(self.measurements)
+        if measured:
+            raise ValueError(f"{where}: wire {min(measured)} was already measured; mid-circuit measurement "
+                             "is not supported (measure at the end of the circuit)")
+        self._program.append(op)
+        self._params.append(params)
+        return self
+
+    def i(self, wire): return self._gate("i", (wire,))
+    def x(self, wire): return self._gate("x", (wire,))
+    def y(self, wire): return self._gate("y", (wire,))
+    def z(self, wire): return self._gate("z", (wire,))
+    def h(self, wire): return self._gate("h", (wire,))
+    def s(self, wire): return self._gate("s", (wire,))
+    def sdg(self, wire): return self._gate("sdg", (wire,))
+    def t(self, wire): return self._gate("t", (wire,))
+    def tdg(self, wire): return self._gate("tdg", (wire,))
+    def sx(self, wire): return self._gate("sx", (wire,))
+    def rx(self, wire, theta): return self._gate("rx", (wire,), (theta,))
+    def ry(self, wire, theta): return self._gate("ry", (wire,), (theta,))
+    def rz(self, wire, theta): return self._gate("rz", (wire,), (theta,))
+    def phase(self, wire, lam): return self._gate("phase", (wire,), (lam,))
+    def u1(self, wire, lam): return self._gate("u1", (wire,), (lam,))
+    def u2(self, wire, phi, lam): return self._gate("u2", (wire,), (phi, lam))
+    def u3(self, wire, theta, phi, lam): return self._gate("u3", (wire,), (theta, phi, lam))
+    def cnot(self, control, target): return self._gate("cnot", (control, target))
+    def cx(self, control, target): return self._gate("cx", (control, target))
+    def cy(self, control, target): return self._gate("cy", (control, target))
+    def cz(self, control, target): return self._gate("cz", (control, target))
+    def swap(self, wire0, wire1): return self._gate("swap", (wire0, wire1))
+    def iswap(self, wire0, wire1): return self._gate("iswap", (wire0, wire1))
+    def crx(self, control, target, theta): return self._gate("crx", (control, target), (theta,))
+    def cry(self, control, target, theta): return self._gate("cry", (control, target), (theta,))
+    def crz(self, control, target, theta): return self._gate("crz", (control, target), (theta,))
+    def cphase(self, control, target, lam): return self._gate("cphase", (control, target), (lam,))
+    def rxx(self, wire0, wire1, theta): return self._gate("rxx", (wire0, wire1), (theta,))
+    def ryy(self, wire0, wire1, theta): return self._gate("ryy", (wire0, wire1), (theta,))
+    def rzz(self, wire0, wire1, theta): return self._gate("rzz", (wire0, wire1), (theta,))
+    def toffoli(self, control0, control1, target): return self._gate("toffoli", (control0, control1, target))
+    def ccx(self, control0, control1, target): return self._gate("ccx", (control0, control1, target))
+    def cswap(self, control, wire0, wire1): return self._gate("cswap", (control, wire0, wire1))
+
+    def unitary(self, U, wires):
+        """Apply any k-qubit unitary ``U`` of shape ``(2**k, 2**k)``; ``wires[0]`` is U's most significant bit."""
+        wires = check_wires(np.atleast_1d(wires).tolist(), self.n_qubits, "Circuit.unitary")
+        return self._matrix_gate("unitary", U, (), wires)
+
+    def controlled(self, U, controls, targets):
+        """Apply ``U`` on ``targets`` where every wire in ``controls`` is 1 (only that slice is touched)."""
+        controls = tuple(np.atleast_1d(controls).tolist())
+        targets = tuple(np.atleast_1d(targets).tolist())
+        check_wires(controls + targets, self.n_qubits, "Circuit.controlled")
+        return self._matrix_gate("controlled", U, controls, targets)
+
+    def _matrix_gate(self, name, U, controls, targets):
+        where = f"Circuit.{name}"
+        u = check_matrix(U, len(targets), where, self.dtype)
+        if is_concrete(u) and np.count_nonzero(np.asarray(u) - np.diag(np.diag(np.asarray(u)))) == 0:
+            d = jnp.diag(u)
+            if controls:  # controlled diagonal = diagonal on all wires
+                d = jnp.concatenate([jnp.ones(((1 << len(controls)) - 1) << len(targets), u.dtype), d])
+            return self._record(GateOp(_user_gate(name, 0, len(controls) + len(targets), True),
+                                       controls + targets), (d,), where)
+        return self._record(GateOp(_user_gate(name, len(controls), len(targets), False), controls + targets),
+                            (u,), where)
+
+    def prepare(self, state):
+        """Start from ``state`` (shape ``(2**n,)``, normalised) instead of ``|0...0>``; only before any gate."""
+        if self._program:
+            raise ValueError("Circuit.prepare: the initial state can only be set before any gate is added")
+        shape = tuple(jnp.shape(state))
+        if shape != (1 << self.n_qubits,):
+            raise ValueError(f"Circuit.prepare: state for {self.n_qubits} qubits must have shape "
+                             f"({1 << self.n_qubits},), got {shape}")
+        self._init = jnp.asarray(state).astype(self.dtype)
+        return self
+
+    def measure(self, wire, clbit=None):
+        """Record a terminal measurement of ``wire`` (into classical bit ``clbit``); no gate may follow on it."""
+        (wire,) = check_wires((wire,), self.n_qubits, "Circuit.measure")
+        self.measurements[wire] = wire if clbit is None else clbit
+        return self
+
+    def repeat(self, layer, params):
+        """Apply ``layer(circuit, p)`` once per leading slice ``p`` of ``params``, as one `lax.scan`.
+
+        The layer is traced once, so compile time does not grow with the number of
+        layers. ``params`` is any pytree whose leaves share the leading axis L.
+        """
+        leaves = jax.tree.leaves(params)
+        if not leaves:
+            raise ValueError("Circuit.repeat: params must have at least one array leaf with a leading layer axis")
+        sizes = {jnp.shape(x)[0] if jnp.ndim(x) else None for x in leaves}
+        if len(sizes) != 1 or None in sizes:
+            raise ValueError("Circuit.repeat: every leaf of params needs the same leading (layer) axis, got shapes "
+                             f"{[jnp.shape(x) for x in leaves]}")
+        (n_layers,) = sizes
+        params = jax.tree.map(lambda x: jnp.asarray(x), params)
+        op, consts = _simulate.record_layer(self, layer, params, n_layers)
+        return self._record(op, (params, consts), "Circuit.repeat")
+
+    def _sub(self):
+        """An empty circuit with the same width and dtype (used to record one layer)."""
+        sub = Circuit.__new__(Circuit)
+        sub.n_qubits, sub.dtype, sub.real_dtype = self.n_qubits, self.dtype, self.real_dtype
+        sub._init, sub._program, sub._params, sub.measurements = None, [], [], {}
+        sub.max_fused_qubits = self.max_fused_qubits
+        return sub
+
+    # -- reading ---------------------------------------------------------
+    @property
+    def program(self):
+        """The recorded (static records, parameters) pair."""
+        return tuple(self._program), tuple(self._params)
+
+    @property
+    def n_ops(self):
+        return len(self._program)
+
+    def state(self, diff="backprop"):
+        """The final state, shape ``(2**n,)``, in the circuit's dtype."""
+        return _simulate.final_state(self, _check_diff(diff, "Circuit.state", allow_shift=False))
+
+    def probs(self, wires=None):
+        """Probabilities of the basis states, shape ``(2**n,)``; with ``wires`` the marginal in that wire order."""
+        p = jnp.abs(self.state()) ** 2
+        if wires is None:
+            return p
+        wires = check_wires(np.atleast_1d(wires).tolist(), self.n_qubits, "Circuit.probs")
+        t = p.reshape((2,) * self.n_qubits)
+        others = tuple(w for w in range(self.n_qubits) if w not in wires)
+        t = jnp.sum(t, axis=others)
+        order = np.argsort(np.argsort(wires))  # axes left are in sorted-wire order
+        return jnp.transpose(t, tuple(int(i) for i in order)).reshape(-1)
+
+    def expectation(self, obs, diff="backprop"):
+        """``<psi|H|psi>`` for a `PauliSum` (real scalar), or a list of them (shape ``(k,)``).
+
+        ``diff`` picks the gradient method: ``"backprop"`` (JAX autodiff), ``"adjoint"``
+        (memory independent of depth) or ``"parameter-shift"``.
+        """
+        single = isinstance(obs, PauliSum)
+        obs_list = [obs] if single else list(obs) if isinstance(obs, (list, tuple)) else None
+        if not obs_list or not all(isinstance(o, PauliSum) for o in obs_list):
+            raise TypeError("Circuit.expectation: obs must be a PauliSum (e.g. qsim.Z(0)) or a non-empty list "
+                            f"of them, got {type(obs).__name__}")
+        for o in obs_list:
+            if o.wires and o.wires[-1] >= self.n_qubits:
+                raise ValueError(f"Circuit.expectation: observable acts on wire {o.wires[-1]}, out of range "
+                                 f"for a {self.n_qubits}-qubit circuit (allowed 0..{self.n_qubits - 1})")
+        vals = _simulate.expectations(self, obs_list, _check_diff(diff, "Circuit.expectation"))
+        return vals[0] if single else vals
+
+    def sample(self, key, shots=1000, wires=None):
+        """``shots`` samples of the measured bits, int32 array ``(shots, len(wires))`` of 0/1."""
+        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
+            raise ValueError(f"Circuit.sample: shots must be a positive int, got {shots!r}")
+        wires = tuple(range(self.n_qubits)) if wires is None else tuple(np.atleast_1d(wires).tolist())
+        p = self.probs(wires)
+        return _simulate.sample_bits(key, p, int(shots), len(wires))
+
+    def __repr__(self):
+        return f"Circuit(n_qubits={self.n_qubits}, ops={len(self._program)}, dtype={self.dtype.name})"
+
+
+def _check_fusion(k):
+    if k is None:
+        return None
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= 6:
+        raise ValueError(f"Circuit: max_fused_qubits must be an int in 0..6 or None, got {k!r}")
+    return int(k)
+
+
+def _check_diff(diff, where, allow_shift=True):
+    allowed = _DIFF_METHODS if allow_shift else _DIFF_METHODS[:2]
+    if diff not in allowed:
+        raise ValueError(f"{where}: diff must be one of {allowed}, got {diff!r}")
+    return diff

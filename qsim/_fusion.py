@@ -1,0 +1,101 @@
+"""Gate fusion: group gates into blocks of up to ``k`` wires, one pass over the state each.
+
+The plan is static (it depends only on the op records): a greedy sweep keeps a
+set of *open* blocks with pairwise disjoint wires. A gate joins the open blocks
+it touches when their wires together with its own stay within ``k``; otherwise
+those blocks are closed (emitted) and the gate opens a new one. Open blocks
+commute (disjoint wires), so emitting a block when it closes keeps the circuit's
+meaning. A block of one gate stays that gate (keeping its diagonal or
+permutation fast path); a block of only diagonal gates becomes one diagonal.
+
+The fused block's matrix is built from the members' (possibly traced)
+parameters at run time, so fusion is differentiable and works inside `repeat`
+layers (each layer body is fused once).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ._ops import FusedOp, GateOp, RepeatOp
+
+
+def embed(block, block_wires, wires, diagonal=False):
+    """Embed a block acting on ``block_wires`` into the sorted wire set ``wires``.
+
+    ``block`` is ``(2^a, 2^a)`` (or its diagonal ``(2^a,)``); returns ``(2^k, 2^k)`` (or ``(2^k,)``).
+    """
+    a, k = len(block_wires), len(wires)
+    if tuple(block_wires) == tuple(wires):
+        return block
+    rest = [w for w in wires if w not in block_wires]
+    order = list(block_wires) + rest                     # axis order after the kron
+    perm = [order.index(w) for w in wires]               # to sorted wire order
+    if diagonal:
+        t = jnp.kron(block, jnp.ones((1 << (k - a),), block.dtype)).reshape((2,) * k)
+        return jnp.transpose(t, perm).reshape(-1)
+    full = jnp.kron(block, jnp.eye(1 << (k - a), dtype=block.dtype)).reshape((2,) * (2 * k))
+    return jnp.transpose(full, perm + [k + p for p in perm]).reshape(1 << k, 1 << k)
+
+
+def plan(program, k):
+    """Static fusion plan: a list of lists of op indices, in execution order."""
+    done, open_blocks = [], []          # open: list of (wires set, [indices])
+    for i, op in enumerate(program):
+        if not isinstance(op, GateOp) or len(op.wires) > k:
+            done.extend(b for _, b in open_blocks)
+            open_blocks = []
+            done.append([i])
+            continue
+        ws = set(op.wires)
+        hit = [b for b in open_blocks if b[0] & ws]
+        union = ws.union(*(b[0] for b in hit))
+        if len(union) <= k:
+            members = sorted(j for b in hit for j in b[1]) + [i]
+        else:
+            done.extend(b[1] for b in hit)
+            union, members = ws, [i]
+        open_blocks = [b for b in open_blocks if b not in hit] + [(union, members)]
+    done.extend(b for _, b in open_blocks)
+    return done
+
+
+def fuse(program, params, k):
+    """Return the fused ``(program, params)``; ``k`` <= 1 or None leaves the program as it is."""
+    if not k or k <= 1:
+        return program, params
+    new_prog, new_params = [], []
+    for group in plan(program, k):
+        if len(group) == 1:
+            op, p = program[group[0]], params[group[0]]
+            if isinstance(op, RepeatOp):
+                op, p = _fuse_repeat(op, p, k)
+            new_prog.append(op)
+            new_params.append(p)
+            continue
+        members = tuple(program[i] for i in group)
+        wires = tuple(sorted({w for m in members for w in m.wires}))
+        diagonal = all(m.gate.structure == "diagonal" for m in members)
+        new_prog.append(FusedOp(members, wires, diagonal))
+        new_params.append(tuple(params[i] for i in group))
+    return tuple(new_prog), tuple(new_params)
+
+
+def _fuse_repeat(op, p, k):
+    body, _ = fuse(op.body, tuple(() for _ in op.body), k)
+
+    def params_fn(w, *consts):
+        inner = op.params_fn(w, *consts)
+        return fuse(op.body, inner, k)[1]
+
+    return RepeatOp(body, params_fn, op.n_layers), p
+
+
+def count_passes(program, k) -> int:
+    """Number of passes over the state the fused program makes (repeat bodies count per layer)."""
+    fused, _ = fuse(program, tuple(() for _ in program), k) if k and k > 1 else (program, None)
+    total = 0
+    for op in fused:
+        total += len(op.body) * op.n_layers if isinstance(op, RepeatOp) else 1
+    return total
+
