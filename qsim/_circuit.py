@@ -26,9 +26,9 @@ _DIFF_METHODS = ("backprop", "adjoint", "parameter-shift")
 
 
 def _user_gate(name, n_controls, k, diagonal):
-    if diagonal:
-        return GateDef(name, k, 1, "diagonal", _IDENTITY, 0, None, None)
-    return GateDef(name, n_controls + k, 1, "dense", _IDENTITY, n_controls, None, None)
+    structure = "diagonal" if diagonal else "dense"
+    return GateDef(name=name, n_wires=n_controls + k, n_params=1, structure=structure,
+                   n_controls=n_controls, matrix=_IDENTITY, perm=None, shift=None)
 
 
 class Circuit:

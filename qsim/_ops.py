@@ -85,7 +85,7 @@ def fused_matrix(op: FusedOp, params, dtype):
     if op.diagonal:
         d = jnp.ones((1 << k,), dtype)
         for m, p in zip(op.members, params):
-            d = d * embed(jnp.diag(gate_matrix(m.gate, p, dtype)), m.wires, op.wires, diagonal=True)
+            d = d * embed(gate_matrix(m.gate, p, dtype), m.wires, op.wires, diagonal=True)
         return d
     u = jnp.eye(1 << k, dtype=dtype)
     for m, p in zip(op.members, params):
