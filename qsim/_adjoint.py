@@ -23,12 +23,15 @@ import functools
 import jax
 
 from ._ops import RepeatOp, apply, run_program
+from ._scan import ScanOp, scan_adjoint
 
 
 def _step(op, p, psi, lam):
     """One backward step through ``op``: returns (state before, co-state before, param cotangent)."""
     if isinstance(op, RepeatOp):
         return _repeat_step(op, p, psi, lam)
+    if isinstance(op, ScanOp):
+        return scan_adjoint(op, p, psi, lam)
     psi = apply(op, p, psi, inverse=True)
     _, vjp = jax.vjp(lambda prm, s: apply(op, prm, s), p, psi)
     grad, lam = vjp(lam)

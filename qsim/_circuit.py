@@ -15,20 +15,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _simulate
-from ._gates import ALIASES, GATES, GateDef
+from ._gates import ALIASES, GATES, GateDef, user_matrix
 from ._observables import PauliSum
 from ._ops import GateOp, RepeatOp
 from ._validate import (check_dtype, check_matrix, check_memory, check_n_qubits, check_param,
                         check_wires, is_concrete)
 
-_IDENTITY = (lambda u: u)
 _DIFF_METHODS = ("backprop", "adjoint", "parameter-shift")
 
 
 def _user_gate(name, n_controls, k, diagonal):
     structure = "diagonal" if diagonal else "dense"
     return GateDef(name=name, n_wires=n_controls + k, n_params=1, structure=structure,
-                   n_controls=n_controls, matrix=_IDENTITY, perm=None, shift=None)
+                   n_controls=n_controls, matrix=user_matrix, perm=None, shift=None)
 
 
 class Circuit:
@@ -229,7 +228,10 @@ class Circuit:
 
     def sample(self, key, shots=1000, wires=None):
         """``shots`` samples of the measured bits, int32 array ``(shots, len(wires))`` of 0/1."""
-        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
+        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)):
+            raise TypeError(f"Circuit.sample: shots must be a positive int, got {shots!r} of type "
+                            f"{type(shots).__name__}")
+        if shots < 1:
             raise ValueError(f"Circuit.sample: shots must be a positive int, got {shots!r}")
         wires = tuple(range(self.n_qubits)) if wires is None else tuple(np.atleast_1d(wires).tolist())
         p = self.probs(wires)

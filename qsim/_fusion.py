@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from ._ops import FusedOp, GateOp, RepeatOp
 
 
-def embed(block, block_wires, wires, diagonal=False):
+def embed(block, block_wires, wires, diagonal=False, xp=jnp):
     """Embed a block acting on ``block_wires`` into the sorted wire set ``wires``.
 
     ``block`` is ``(2^a, 2^a)`` (or its diagonal ``(2^a,)``); returns ``(2^k, 2^k)`` (or ``(2^k,)``).
@@ -32,10 +32,10 @@ def embed(block, block_wires, wires, diagonal=False):
     order = list(block_wires) + rest                     # axis order after the kron
     perm = [order.index(w) for w in wires]               # to sorted wire order
     if diagonal:
-        t = jnp.kron(block, jnp.ones((1 << (k - a),), block.dtype)).reshape((2,) * k)
-        return jnp.transpose(t, perm).reshape(-1)
-    full = jnp.kron(block, jnp.eye(1 << (k - a), dtype=block.dtype)).reshape((2,) * (2 * k))
-    return jnp.transpose(full, perm + [k + p for p in perm]).reshape(1 << k, 1 << k)
+        t = xp.kron(block, xp.ones((1 << (k - a),), block.dtype)).reshape((2,) * k)
+        return xp.transpose(t, perm).reshape(-1)
+    full = xp.kron(block, xp.eye(1 << (k - a), dtype=block.dtype)).reshape((2,) * (2 * k))
+    return xp.transpose(full, perm + [k + p for p in perm]).reshape(1 << k, 1 << k)
 
 
 def plan(program, k):

@@ -151,6 +151,11 @@ GATES: dict[str, GateDef] = {g.name: g for g in [
 ALIASES = {"cx": "cnot", "ccx": "toffoli", "u1": "phase", "cu1": "cphase", "p": "phase"}
 
 
+def user_matrix(u):
+    """Matrix function of a user gate: its parameter is the matrix (or diagonal) itself."""
+    return u
+
+
 def gate_matrix(gate: GateDef, params, dtype) -> jnp.ndarray:
     """The target block of ``gate`` (matrix, or diagonal vector) in ``dtype``.
 

@@ -153,7 +153,9 @@ def _as_sum(x, op):
 
 
 def _single(p, wire):
-    if isinstance(wire, bool) or not isinstance(wire, (numbers.Integral, np.integer)) or wire < 0:
+    if isinstance(wire, bool) or not isinstance(wire, (numbers.Integral, np.integer)):
+        raise TypeError(f"{p}: wire must be a non-negative int, got {wire!r} of type {type(wire).__name__}")
+    if wire < 0:
         raise ValueError(f"{p}: wire must be a non-negative int, got {wire!r}")
     word = () if p == "I" else ((int(wire), p),)
     return PauliSum((word,), jnp.asarray([1.0]))
@@ -211,6 +213,9 @@ def _parse(text):
             if m["pauli"] != "I":
                 word.append((int(m["wire"]), m["pauli"]))
             seen = True
+        elif m["op"] in "*@":
+            if not seen or pos + 1 >= len(text) or text[m.end():].strip()[:1] in ("", "+", "-", "*", "@"):
+                raise ValueError(f"PauliSum.from_string: dangling {m['op']!r} at position {pos} in {text!r}")
         elif m["op"] in "+-":
             if seen:
                 close(pos)

@@ -118,7 +118,10 @@ def apply(op, params, state, inverse=False):
         return gate_apply(op, params, state, inverse)
     if isinstance(op, FusedOp):
         return fused_apply(op, params, state, inverse)
-    return repeat_apply(op, params, state, inverse)
+    if isinstance(op, RepeatOp):
+        return repeat_apply(op, params, state, inverse)
+    from ._scan import scan_apply  # local import: _scan builds on this module
+    return scan_apply(op, params, state, inverse)
 
 
 def run_program(program, params, state, inverse=False):

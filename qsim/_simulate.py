@@ -14,10 +14,10 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from . import _adjoint, _fusion, _shift
+from . import _adjoint, _fusion, _scan, _shift
 from ._observables import pauli_expectations
-from ._ops import RepeatOp, run_program
-from ._validate import check_memory
+from ._ops import GateOp, RepeatOp, run_program
+from ._validate import check_memory, is_concrete
 
 # statevectors each method holds at its peak (forward: input and output buffers)
 # default fusion width per backend (chosen by measurement, see benchmarks)
@@ -64,19 +64,35 @@ def fusion_width(circ) -> int:
     return DEFAULT_FUSION.get(jax.default_backend(), 4)
 
 
-def final_state(circ, diff):
+def _prepared(circ):
+    """The program to run, and its fusion width.
+
+    A long program whose parameters are all concrete (e.g. from QASM) is fused and
+    lowered to a `ScanOp` here, eagerly, so the jitted function receives ready
+    blocks and its compile time does not grow with the number of gates.
+    """
     program, params = circ.program
+    k = fusion_width(circ)
+    if (len(program) >= _scan.MIN_OPS and all(isinstance(op, GateOp) for op in program)
+            and all(is_concrete(x) for x in jax.tree.leaves(params))):
+        program, params = _scan.lower_concrete(program, params, circ.dtype, k)
+        k = 0
+    return program, params, k
+
+
+def final_state(circ, diff):
+    program, params, k = _prepared(circ)
     check_memory(circ.n_qubits, circ.dtype, STATES_HELD[diff], "Circuit.state")
-    return _state_jit(program, params, circ._init, circ.n_qubits, circ.dtype, diff, fusion_width(circ))
+    return _state_jit(program, params, circ._init, circ.n_qubits, circ.dtype, diff, k)
 
 
 def expectations(circ, observables, diff):
     """Values of each observable (real, shape ``(len(observables),)``)."""
     check_memory(circ.n_qubits, circ.dtype, STATES_HELD[diff], f"Circuit.expectation(diff={diff!r})")
-    program, params = circ.program
+    program, params, k = _prepared(circ)
     words = tuple(w for o in observables for w in o.words)
     vals = _words_jit(program, params, circ._init, circ.n_qubits, circ.dtype, diff,
-                      fusion_width(circ), words)
+                      k, words)
     out, start = [], 0
     for o in observables:
         c = o.coeffs

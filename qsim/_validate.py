@@ -110,11 +110,11 @@ def available_bytes() -> tuple[int, str]:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "host RAM"
 
 
-def fmt_bytes(b: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if b < 1024 or unit == "PiB":
-            return f"{b:.1f} {unit}"
-        b /= 1024
+def fmt_bytes(b) -> str:
+    b = int(b)
+    for i, unit in enumerate(("B", "KiB", "MiB", "GiB", "TiB", "PiB")):
+        if b < 1024 ** (i + 1) or unit == "PiB":
+            return f"{b / 1024 ** i:.1f} {unit}" if b < 1024 ** 7 else f"2^{b.bit_length() - 1} B"
     return f"{b} B"
 
 
@@ -125,5 +125,5 @@ def check_memory(n, dtype, n_states, where, batch=1):
     if need > have:
         raise StateTooLargeError(
             f"{where}: {n} qubits in {jnp.dtype(dtype).name} need {fmt_bytes(need)} "
-            f"({n_states} statevector(s) of {fmt_bytes(need / n_states / batch)}), but only "
+            f"({n_states} statevector(s) of {fmt_bytes(need // n_states // batch)}), but only "
             f"{fmt_bytes(have)} of {what} is free; use fewer qubits or complex64")

@@ -1,0 +1,190 @@
+"""``python -m benchmarks``: options, threads pinned before JAX loads, the suites under one progress bar.
+
+Without options: a quick run of every suite at small and medium sizes. The
+run measures the machine's bandwidth first (the floor), then each case of
+each suite, prints one table per suite and writes
+``<out>/<host>-<date>.json`` and PNG plots beside it.
+
+Example:
+  python -m benchmarks --suite gates,circuits --qubits 10:24:2 --dtype complex64 --peers qulacs,lightning
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+
+SUITE_NAMES = ("gates", "circuits", "gradients", "compile", "batch", "qasmbench")
+DTYPES = ("complex64", "complex128")
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+def parse_range(text: str) -> list[int]:
+    """``"10:24:2"`` -> [10, 12, .., 24] (stop included); ``"12"`` -> [12]; ``"8,12,16"`` -> [8, 12, 16].
+
+    Raises:
+      argparse.ArgumentTypeError: not integers, or an empty range.
+    """
+    try:
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            start, stop, step = (parts + [1])[:3] if len(parts) == 2 else parts
+            values = list(range(start, stop + 1, step))
+        else:
+            values = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        values = None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive START:STOP[:STEP] or a comma list, got {text!r}")
+    return values
+
+
+def _suites(values) -> list[str]:
+    names = [s.strip() for v in (values or ["all"]) for s in v.split(",") if s.strip()]
+    if "all" in names:
+        return list(SUITE_NAMES)
+    unknown = [s for s in names if s not in SUITE_NAMES]
+    if unknown:
+        raise SystemExit(f"--suite: unknown suite(s) {unknown}; allowed: all, {', '.join(SUITE_NAMES)}")
+    return list(dict.fromkeys(names))
+
+
+def _dtypes(text):
+    if text is None:
+        return None
+    values = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [v for v in values if v not in DTYPES]
+    if bad or not values:
+        raise SystemExit(f"--dtype: expected complex64, complex128 or both (comma list), got {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", action="append", help=f"suite(s), repeatable or comma list: all, {', '.join(SUITE_NAMES)}")
+    p.add_argument("--qubits", type=parse_range, help="qubit grid START:STOP[:STEP] or list (overrides every suite's)")
+    p.add_argument("--depth", type=parse_range, help="layer grid (QCBM/brick-work layers, HEA L), same syntax")
+    p.add_argument("--dtype", help="complex64, complex128 or both (default: both for gates, complex64 elsewhere)")
+    p.add_argument("--peers", default="all", help="comma list of qulacs,lightning,aer,tensorcircuit,qujax; all; none")
+    p.add_argument("--repeat", type=int, help="timed calls per case (median reported; default 3, 5 with --full)")
+    p.add_argument("--threads", type=int, help="threads for qsim, XLA and every peer (default: all CPUs)")
+    p.add_argument("--full", action="store_true", help="bigger grids (gates to n=26, circuits to n=24, ...)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"results folder (default {DEFAULT_OUT})")
+    p.add_argument("--qasm-dir", type=Path, help="QASMBench corpus (default: shared/qasmbench beside the repo)")
+    p.add_argument("--floor-mib", type=int, default=512, help="array size of the bandwidth kernels (MiB)")
+    p.add_argument("--no-memory", action="store_true", help="run gradient cases in this process (no peak memory)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _run_cases(cases, cfg, progress: bool) -> list[dict]:
+    """Run every case under a tqdm bar; a failing case becomes an error row and a note."""
+    from tqdm import tqdm
+
+    from .report import one_line
+
+    rows = []
+    bar = tqdm(cases, unit="case", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    for case in bar:
+        bar.set_postfix_str(f"{case.suite}: {case.name}"[:60])
+        t0 = time.perf_counter()
+        try:
+            new = case.run()
+        except Exception as err:  # one broken case must not lose the rest of the run
+            cfg.note(f"{case.suite} {case.name}: FAILED, {type(err).__name__}: {str(err)[:200]}")
+            new = [{"suite": case.suite, "case": case.name, "impl": "qsim",
+                    "note": f"FAILED {type(err).__name__}", "traceback": traceback.format_exc(limit=3)}]
+        for r in new:
+            r["case_wall_s"] = time.perf_counter() - t0   # the whole case: compiles, checks, peers
+            if not progress:   # a log line per result as it comes (a killed run keeps what it printed)
+                print(one_line(r), flush=True)
+        rows += new
+    return rows
+
+
+def _setup(args, threads_info):
+    """Bandwidth, peers and the suites' `Config` (imports JAX: threads are already pinned)."""
+    from . import peers as peer_lib
+    from .context import Config
+    from .floor import measure_bandwidth
+
+    bandwidth = measure_bandwidth(args.floor_mib, threads_info["threads"])
+    peers, notes = peer_lib.load(peer_lib.parse_names(args.peers), threads_info["threads"])
+    cfg = Config(qubits=args.qubits, depths=args.depth, dtypes=_dtypes(args.dtype),
+                 repeat=args.repeat or (5 if args.full else 3), full=args.full, peers=peers,
+                 bandwidth=bandwidth, threads=threads_info["threads"], qasm_dir=args.qasm_dir,
+                 isolate_memory=not args.no_memory)
+    for note in notes:
+        cfg.note(note)
+    return cfg
+
+
+def _banner(meta) -> str:
+    t, bw = meta["threads"], meta["bandwidth"]
+    kernels = ", ".join(f"{k} {v:.1f}" for k, v in bw["kernels_gb_per_s"].items())
+    lines = [f"machine: {meta['hostname']}, {meta['cpu_model']}, {meta['cpu_count']} CPUs, load {meta['load_average']}",
+             f"threads: {t['threads']} for qsim/XLA and every peer (OMP_NUM_THREADS={t['threads']}, "
+             f"Aer max_parallel_threads={t['threads']}, {t['cpus_pinned']} CPUs visible to XLA)",
+             f"jax {meta['jax_version']} on {meta['jax_backend']} ({meta['device_kind']}); "
+             f"qsim: {meta['qsim_native_status']}",
+             f"bandwidth: {bw['gb_per_s']:.1f} GB/s (best of: {kernels} GB/s; {bw['array_mib']} MiB arrays, "
+             f"{bw['seconds']:.1f} s)",
+             "peers: " + (", ".join(p["how"] for p in meta["peers"].values()) or "none")]
+    if t["jax_imported_before_pinning"]:
+        lines.append("note: JAX was imported before the threads were pinned; XLA keeps its own pool")
+    return "\n".join(lines)
+
+
+def _finish(args, cfg, meta, rows, started) -> Path:
+    from . import report
+    from .suites import compile as compile_suite
+
+    compile_suite.add_ratios(rows)
+    report.add_relative(rows)
+    print("\n" + report.format_table(rows))
+    for note in cfg.notes:
+        print(f"note: {note}")
+    stem = f"{socket.gethostname()}-{time.strftime('%Y%m%d-%H%M%S')}"
+    meta["wall_s"] = time.perf_counter() - started
+    path = report.write_json(args.out / f"{stem}.json", meta, rows, cfg.notes)
+    plots = report.write_plots(rows, args.out, stem, cfg.bandwidth)
+    print(f"\nwrote {path}" + "".join(f"\nwrote {p}" for p in plots))
+    print(f"wall time {meta['wall_s']:.1f} s")
+    return path
+
+
+def main(argv=None) -> int:
+    """Run the benchmarks; returns the exit status (0, or 1 if any case failed)."""
+    args = build_parser().parse_args(argv)
+    suites = _suites(args.suite)
+    started = time.perf_counter()
+    from .machine import describe, pin_threads
+
+    environ = dict(os.environ)
+    threads_info = pin_threads(args.threads)   # before JAX is imported
+    import jax
+
+    x64 = jax.config.jax_enable_x64
+    try:
+        wants_c128 = "complex128" in (_dtypes(args.dtype) or ("complex128" if "gates" in suites else ""))
+        jax.config.update("jax_enable_x64", x64 or wants_c128)
+        cfg = _setup(args, threads_info)
+        meta = describe(threads_info, cfg.peers, cfg.bandwidth)
+        meta["suites"] = suites
+        print(_banner(meta), flush=True)
+        from .suites import SUITES
+
+        cases = [case for name in suites for case in SUITES[name].cases(cfg)]
+        rows = _run_cases(cases, cfg, progress=not args.no_progress)
+        _finish(args, cfg, meta, rows, started)
+    finally:   # leave the calling process as it was (tests call main in-process)
+        jax.config.update("jax_enable_x64", x64)
+        os.environ.clear()
+        os.environ.update(environ)
+    return 1 if any(str(r.get("note", "")).startswith("FAILED") for r in rows) else 0

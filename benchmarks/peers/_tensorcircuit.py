@@ -1,0 +1,100 @@
+"""TensorCircuit-NG on its JAX backend: ``tc.Circuit(n, inputs=state)``, jitted with the state donated.
+
+TensorCircuit's wire order is qsim's. ``tc.set_backend`` and ``tc.set_dtype``
+are global and switch ``jax_enable_x64`` (off for complex64, on for
+complex128): the dtype is set before each function is traced, and the x64
+flag is put back as it was (on when complex128 needs it).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tensorcircuit as tc
+
+from ..timing import compile_jit
+from ..workloads import u3_matrix
+from ._base import Peer, Runner
+
+
+def apply_op(c, op, dtype):
+    """Add one workload op to a ``tc.Circuit``."""
+    w = op.wires
+    if op.name == "h":
+        c.h(w[0])
+    elif op.name in ("rx", "ry", "rz"):
+        getattr(c, op.name)(w[0], theta=op.params[0])
+    elif op.name == "cnot":
+        c.cnot(w[0], w[1])
+    elif op.name in ("u3", "unitary"):
+        m = u3_matrix(*op.params) if op.name == "u3" else op.params[0]
+        c.any(*w, unitary=jnp.asarray(m, dtype))
+    else:
+        raise ValueError(f"tensorcircuit adapter: no mapping for gate {op.name!r}")
+
+
+def set_dtype(dtype: str) -> None:
+    """``tc.set_backend("jax")`` and ``tc.set_dtype(dtype)`` without turning ``jax_enable_x64`` off."""
+    x64 = jax.config.jax_enable_x64
+    tc.set_backend("jax")
+    tc.set_dtype(dtype)
+    jax.config.update("jax_enable_x64", x64 or dtype == "complex128")
+
+
+class JaxRunner(Runner):
+    """A jitted, donated ``state -> state`` function (compiled apart), fed its own result."""
+
+    def __init__(self, fn, init, dtype):
+        # a private copy: on CPU a donated array made from numpy may alias (and overwrite) ``init``
+        self.state = jnp.asarray(np.array(init, dtype, copy=True))
+        self.step, times = compile_jit(fn, self.state, donate=True)
+        self.compile_s = times["compile_s"]
+
+    def run(self):
+        self.state = self.step(self.state)
+        self.state.block_until_ready()
+
+    def result(self):
+        return np.asarray(self.state)
+
+
+class TensorCircuitPeer(Peer):
+    name = "tensorcircuit"
+    dist = "tensorcircuit-ng"
+
+    def describe(self):
+        return f"tensorcircuit-ng {self.version()} (jax backend, jit, state donated)"
+
+    def prepare(self, ops, n, dtype, init, *, fuse=None):
+        set_dtype(dtype)
+
+        def step(state):
+            c = tc.Circuit(n, inputs=state)
+            for op in ops:
+                apply_op(c, op, dtype)
+            return c.state()
+
+        return JaxRunner(step, init, dtype)
+
+    def batch_forward(self, n: int, layers: int, weights, dtype: str):
+        """``xs (B, n) -> (B,)`` sum_i <Z_i> after angle embedding + HEA layers, vmapped (not jitted)."""
+        set_dtype(dtype)
+        w = jnp.asarray(weights)
+
+        def one(x):
+            c = tc.Circuit(n)
+            for q in range(n):
+                c.ry(q, theta=x[q])
+            for layer in range(layers):
+                for q in range(n):
+                    c.ry(q, theta=w[layer, q, 0])
+                    c.rz(q, theta=w[layer, q, 1])
+                for q in range(n - 1):
+                    c.cnot(q, q + 1)
+            return jnp.real(sum(c.expectation_ps(z=[q]) for q in range(n)))
+
+        return tc.backend.vmap(one)
+
+
+ADAPTER = TensorCircuitPeer

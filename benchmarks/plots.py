@@ -1,0 +1,127 @@
+"""PNG plots of the result rows (matplotlib, Agg backend).
+
+Each function draws one figure from the rows it understands and returns False
+when there is nothing to draw: time vs qubits for one gate (log scale, the
+bandwidth floor drawn), time vs qubits for whole circuits, peak memory vs
+depth for gradients, compile time vs depth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DASH = {"complex64": "-", "complex128": "--"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _series(rows, key, x, y):
+    """``{key(row): sorted [(x, y)]}`` over rows with both values."""
+    out = {}
+    for r in rows:
+        if r.get(x) is not None and r.get(y) is not None:
+            out.setdefault(key(r), []).append((r[x], r[y]))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _floor_line(ax, rows, bandwidth, passes=lambda r: 1):
+    """The floor: ``passes * 2 * 2**n * itemsize / bandwidth`` per dtype, in black."""
+    if bandwidth is None:
+        return
+    for dtype, style in DASH.items():
+        pts = sorted({(r["n"], passes(r)) for r in rows if r.get("dtype") == dtype})
+        if pts:
+            ns = [n for n, _ in pts]
+            ys = [p * bandwidth.floor_s(n, np.dtype(dtype).itemsize) for n, p in pts]
+            ax.plot(ns, ys, style, color="black", lw=2, label=f"floor {dtype}")
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    _pyplot().close(fig)
+    return True
+
+
+def _panels(plt, keys, title):
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 4), squeeze=False)
+    fig.suptitle(title)
+    return fig, dict(zip(keys, axes[0]))
+
+
+def gates_plot(rows, path, bandwidth) -> bool:
+    """Median time of one gate (middle wire) vs qubits, per gate kind, with the floor."""
+    rows = [r for r in rows if r["suite"] == "gates" and r.get("wire") == "mid" and r.get("time_s")]
+    if not rows:
+        return False
+    plt = _pyplot()
+    fig, axes = _panels(plt, list(dict.fromkeys(r["gate"] for r in rows)), "one gate, middle wire")
+    for gate, ax in axes.items():
+        sub = [r for r in rows if r["gate"] == gate]
+        for (impl, dtype), pts in _series(sub, lambda r: (r["impl"], r["dtype"]), "n", "time_s").items():
+            ax.plot(*zip(*pts), DASH[dtype], marker="o", label=f"{impl} {dtype}")
+        _floor_line(ax, sub, bandwidth)
+        ax.set(title=gate, xlabel="qubits", ylabel="time (s)", yscale="log")
+        ax.legend(fontsize=6)
+    return _save(fig, path)
+
+
+def circuits_plot(rows, path, bandwidth) -> bool:
+    """Median run time vs qubits per circuit family, with the per-gate floor (gates x one pass)."""
+    rows = [r for r in rows if r["suite"] == "circuits" and r.get("time_s")]
+    if not rows:
+        return False
+    plt = _pyplot()
+    fig, axes = _panels(plt, list(dict.fromkeys((r["family"], r["depth"]) for r in rows)), "whole circuits")
+    for (family, depth), ax in axes.items():
+        sub = [r for r in rows if (r["family"], r["depth"]) == (family, depth)]
+        for (impl, dtype), pts in _series(sub, lambda r: (r["impl"], r["dtype"]), "n", "time_s").items():
+            ax.plot(*zip(*pts), DASH[dtype], marker="o", label=f"{impl} {dtype}")
+        _floor_line(ax, sub, bandwidth, passes=lambda r: r["gates"])
+        ax.set(title=f"{family} L={depth}", xlabel="qubits", ylabel="time (s)", yscale="log")
+        ax.legend(fontsize=6)
+    return _save(fig, path)
+
+
+def memory_plot(rows, path, bandwidth) -> bool:
+    """Peak resident memory vs depth for value-and-grad, per (impl, diff, n)."""
+    rows = [r for r in rows if r["suite"] == "gradients" and r.get("peak_rss_mib")]
+    if not rows:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    key = lambda r: f"{r['impl']} {r['diff']} n={r['n']}"
+    for label, pts in _series(rows, key, "depth", "peak_rss_mib").items():
+        ax.plot(*zip(*pts), marker="o", label=label)
+    base = [r["baseline_mib"] for r in rows if r.get("baseline_mib")]
+    if base:
+        ax.axhline(base[0], color="black", lw=1, ls=":", label="import jax + qsim")
+    ax.set(title="value-and-grad peak memory (fresh process)", xlabel="layers L", ylabel="peak RSS (MiB)",
+           xscale="log")
+    ax.legend(fontsize=6)
+    return _save(fig, path)
+
+
+def compile_plot(rows, path, bandwidth) -> bool:
+    """jit compile time vs depth, per (mode, repeat/unrolled)."""
+    rows = [r for r in rows if r["suite"] == "compile" and r.get("compile_s")]
+    if not rows:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    key = lambda r: f"{r['mode']} {r['written']} n={r['n']}"
+    for label, pts in _series(rows, key, "depth", "compile_s").items():
+        ax.plot(*zip(*pts), ls="-" if "repeat" in label else ":", marker="o", label=label)
+    ax.set(title="jit compile time", xlabel="layers L", ylabel="compile (s)", xscale="log")
+    ax.legend(fontsize=6)
+    return _save(fig, path)
+
+
+PLOTS = {"gates": gates_plot, "circuits": circuits_plot, "memory": memory_plot, "compile": compile_plot}

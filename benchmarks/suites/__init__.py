@@ -1,0 +1,14 @@
+"""The benchmark suites, one module each; each exposes ``cases(cfg) -> list[Case]``."""
+
+from . import batch, circuits, compile, gates, gradients, qasmbench
+
+SUITES = {
+    "gates": gates,
+    "circuits": circuits,
+    "gradients": gradients,
+    "compile": compile,
+    "batch": batch,
+    "qasmbench": qasmbench,
+}
+
+__all__ = ["SUITES"]

@@ -1,0 +1,114 @@
+// qsim native CPU statevector kernels: the interface between the parts.
+//
+// A state is a flat array of 2^n complex amplitudes stored as interleaved
+// (re, im) pairs of float or double; wire w is bit p = n-1-w of the basis
+// index (wire 0 is the most significant bit). A k-qubit matrix U is 2^k x 2^k,
+// row-major; its first target is the most significant bit of U's index.
+//
+// Layers, each in its own translation unit:
+//   dispatch.cpp   checks arguments, builds the gate Geometry, picks the
+//                  instruction set at run time, splits the work over threads;
+//   isa_scalar.cpp portable kernels (any CPU, any architecture);
+//   isa_avx2.cpp   the same kernels on AVX2 + FMA vectors (x86-64 only,
+//                  compiled with -mavx2 -mfma, only called when the CPU has them);
+//   ffi.cpp        XLA FFI handlers around the functions below.
+// This header is included by all of them: it holds plain data only (no inline
+// functions), so that the AVX2 unit never shares code with the others.
+#ifndef QSIM_NATIVE_H_
+#define QSIM_NATIVE_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace qsim_native {
+
+constexpr int kMaxTargets = 5;       // dense / diagonal / permutation on up to 5 wires
+constexpr int kMaxQubits = 62;       // positions must fit an int64 index
+
+// Where a gate's wires sit in the state, for one vector width (2^L complex
+// amplitudes per vector). Targets at bit positions >= L ("high") select whole
+// vectors; targets at positions < L ("low") select lanes inside a vector.
+// Work is split into "groups": one group is the 2^kh vectors that a gate mixes,
+// found by inserting the high-target bits (0) and high-control bits (1) into
+// the group index.
+struct Geometry {
+  int n;                      // qubits
+  int L;                      // log2(complex lanes per vector)
+  int k;                      // targets (U is 2^k x 2^k)
+  int kh;                     // high targets
+  int nt;                     // 2^(low targets): lane-xor patterns
+  int lane_mode;              // 0: no low targets and no low controls; 1 otherwise
+  int tpos[kMaxTargets];      // bit position of each target, in U order
+  int hrank[kMaxTargets];     // rank among high targets (U order), -1 if low
+  int lane_ctrl;              // lane bits that must be 1 (low controls)
+  int lane_tmask;             // lane bits that are low targets
+  int t_xor[1 << 2];          // lane-xor masks: every subset of lane_tmask (t_xor[0] = 0)
+  int nfixed;                 // high targets + high controls
+  int fixed_pos[kMaxQubits];  // their bit positions, ascending
+  int64_t ctrl_hi;            // OR of 1 << p over high controls
+  int64_t groups;             // groups per state
+  int64_t run;                // consecutive groups whose vectors are consecutive
+  int64_t reg_off[1 << kMaxTargets];  // amplitude offset of each high-target pattern h
+};
+
+// Kernels of one instruction set for one real type R (float or double).
+// Each processes the groups [g0, g1) of ONE state; `scratch` holds at least
+// scratch_bytes(...) bytes, 64-byte aligned, private to the caller.
+template <class R>
+struct IsaKernels {
+  const char* name;
+  int log_lanes;  // L: log2 of complex amplitudes per vector
+  size_t (*scratch_bytes)(const Geometry& g);
+  // state <- U state (controlled: only where every control is 1).
+  void (*dense)(const Geometry& g, R* state, const R* u, void* scratch, int64_t g0, int64_t g1);
+  // state <- diag(d) state on the targets.
+  void (*diagonal)(const Geometry& g, R* state, const R* d, void* scratch, int64_t g0, int64_t g1);
+  // out[j] = in[perm[j]] on the target bits (controlled: where every control is 1).
+  void (*permutation)(const Geometry& g, R* state, const int* perm, void* scratch, int64_t g0,
+                      int64_t g1);
+  // ct_u[i, j] += sum over the other bits of gct[i] x[j] (complex, no conjugation), then
+  // gct <- U^T gct. `ct_u` is 2 * 4^k doubles (interleaved), accumulated into.
+  void (*dense_vjp)(const Geometry& g, R* gct, const R* x, const R* u, void* scratch,
+                    double* ct_u, int64_t g0, int64_t g1);
+  // ct_d[j] += sum gct[j] x[j], then gct <- d * gct. `ct_d` is 2 * 2^k doubles.
+  void (*diagonal_vjp)(const Geometry& g, R* gct, const R* x, const R* d, void* scratch,
+                       double* ct_d, int64_t g0, int64_t g1);
+};
+
+const IsaKernels<float>* scalar_kernels_f32();
+const IsaKernels<double>* scalar_kernels_f64();
+#if defined(QSIM_HAVE_AVX2)
+const IsaKernels<float>* avx2_kernels_f32();
+const IsaKernels<double>* avx2_kernels_f64();
+#endif
+
+// ---- the public C++ API (dispatch.cpp) --------------------------------------
+// Every function applies the operation to `batch` consecutive states of 2^n
+// amplitudes, in place. `u_stride` / `d_stride` is 0 (one matrix for the whole
+// batch) or the matrix size in complex elements (one matrix per state).
+// They return nullptr on success, or a static message naming the bad argument.
+template <class R>
+const char* apply_dense(R* state, int64_t batch, int n, const R* u, int64_t u_stride,
+                        const int64_t* targets, int k, const int64_t* controls, int nc);
+template <class R>
+const char* apply_diagonal(R* state, int64_t batch, int n, const R* d, int64_t d_stride,
+                           const int64_t* targets, int k);
+template <class R>
+const char* apply_permutation(R* state, int64_t batch, int n, const int64_t* perm,
+                              const int64_t* targets, int k, const int64_t* controls, int nc);
+// Writes ct_u (batch x 2^k x 2^k complex) and replaces gct by U^T gct.
+template <class R>
+const char* dense_vjp(R* gct, const R* x, int64_t batch, int n, const R* u, int64_t u_stride,
+                      R* ct_u, const int64_t* targets, int k, const int64_t* controls, int nc);
+// Writes ct_d (batch x 2^k complex) and replaces gct by d * gct.
+template <class R>
+const char* diagonal_vjp(R* gct, const R* x, int64_t batch, int n, const R* d, int64_t d_stride,
+                         R* ct_d, const int64_t* targets, int k);
+
+// Instruction set in use ("avx2+fma" or "scalar") and worker threads.
+const char* isa_name();
+int num_threads();
+
+}  // namespace qsim_native
+
+#endif  // QSIM_NATIVE_H_

@@ -1,0 +1,229 @@
+"""Long gate sequences as one `lax.scan`: compile time bounded by the variety of gates, not their number.
+
+XLA:CPU spends about 10 ms compiling each unrolled gate, so a 3000-gate QASM
+program would take half a minute to compile. A run of consecutive gate records
+(after fusion) is therefore lowered to a `ScanOp`: the distinct *signatures*
+(structure, wires, controls, static permutation) become the branches of a
+`lax.switch`, and a scan walks the step list, feeding each step its block
+(a matrix padded to ``(2^K, 2^K)`` and a diagonal padded to ``(2^K,)``). Each
+branch is compiled once, however many gates use it.
+
+The per-step blocks are computed from the (possibly traced) gate parameters
+before the scan, so gradients flow through them; the adjoint method walks a
+`ScanOp` with a reverse scan (see `_adjoint`).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _backend, _fusion
+from ._gates import gate_matrix, user_matrix
+from ._ops import FusedOp, GateOp, fused_matrix
+
+MIN_OPS = 48   # shorter runs stay unrolled (they compile quickly and run without a switch)
+
+
+@dataclass(frozen=True)
+class Signature:
+    structure: str              # "dense" | "diagonal" | "permutation"
+    targets: tuple[int, ...]
+    controls: tuple[int, ...]
+    perm: tuple | None
+
+
+@dataclass(frozen=True)
+class ScanOp:
+    branches: tuple[Signature, ...]
+    ids: tuple[int, ...]        # branch of each step
+    k_max: int                  # padded block width
+
+
+def _signature_and_block(op, params, dtype, host_block=None):
+    if isinstance(op, FusedOp):
+        structure = "diagonal" if op.diagonal else "dense"
+        return Signature(structure, op.wires, (), None), fused_matrix(op, params, dtype)
+    g = op.gate
+    if g.structure == "permutation":
+        return Signature("permutation", op.targets, op.controls, g.perm), None
+    block = gate_matrix(g, params, dtype) if host_block is None else host_block
+    if g.structure == "diagonal":
+        return Signature("diagonal", op.wires, (), None), block
+    return Signature("dense", op.targets, op.controls, None), block
+
+
+def _pad(block, dim, dtype, diagonal, xp):
+    if block is None or block.ndim != (1 if diagonal else 2):
+        return xp.zeros((dim,) if diagonal else (dim, dim), dtype)
+    pad = dim - block.shape[0]
+    return xp.pad(block.astype(dtype), (0, pad) if diagonal else ((0, pad), (0, pad)))
+
+
+def lower(program, params, dtype):
+    """Replace each run of at least `MIN_OPS` gate records by a `ScanOp`."""
+    out_prog, out_params, run = [], [], []
+
+    def flush():
+        if len(run) >= MIN_OPS:
+            (op,), (p,) = _make(run, dtype)
+            out_prog.append(op)
+            out_params.append(p)
+        else:
+            out_prog.extend(o for o, _ in run)
+            out_params.extend(p for _, p in run)
+        run.clear()
+
+    for op, p in zip(program, params):
+        if isinstance(op, (GateOp, FusedOp)):
+            run.append((op, p))
+        else:
+            flush()
+            out_prog.append(op)
+            out_params.append(p)
+    flush()
+    return tuple(out_prog), tuple(out_params)
+
+
+def _make(run, dtype):
+    sigs, blocks = zip(*(_signature_and_block(op, p, dtype) for op, p in run))
+    return _assemble(sigs, blocks, dtype, xp=jnp)
+
+
+def _assemble(sigs, blocks, dtype, xp):
+    """One `ScanOp` (and its padded block arrays) from per-step signatures and blocks."""
+    branches = tuple(dict.fromkeys(sigs))
+    k_max = max(len(s.targets) for s in sigs)
+    dim = 1 << k_max
+    dtype = np.dtype(dtype)
+    mats = xp.stack([_pad(b, dim, dtype, False, xp) for b in blocks])
+    diags = xp.stack([_pad(b, dim, dtype, True, xp) for b in blocks])
+    ids = tuple(branches.index(s) for s in sigs)
+    return (ScanOp(branches, ids, k_max),), ((jnp.asarray(mats), jnp.asarray(diags)),)
+
+
+@functools.lru_cache(maxsize=None)
+def _batched_matrix(gate):
+    """Jitted, vmapped ``params -> block`` for one gate definition (compiled once per gate)."""
+    return jax.jit(jax.vmap(lambda *p: gate_matrix(gate, p, jnp.complex64 if not jax.config.read(
+        "jax_enable_x64") else jnp.complex128)))
+
+
+def _host_blocks(program, params):
+    """Numpy blocks of every gate record with concrete parameters, one batched call per gate kind."""
+    by_gate: dict = {}
+    for i, op in enumerate(program):
+        by_gate.setdefault(op.gate, []).append(i)
+    blocks = [None] * len(program)
+    for gate, idx in by_gate.items():
+        if gate.structure == "permutation":
+            m = np.eye(len(gate.perm))[list(gate.perm)]
+            rows = [m] * len(idx)
+        elif gate.matrix is user_matrix:
+            rows = [np.asarray(params[i][0]) for i in idx]
+        else:
+            stacked = [np.stack([np.asarray(params[i][j]) for i in idx]) for j in range(gate.n_params)]
+            rows = np.asarray(_batched_matrix(gate)(*stacked))
+        for i, b in zip(idx, rows):
+            blocks[i] = np.asarray(b, np.complex128)
+    return blocks
+
+
+def _host_full(op, block):
+    """Dense numpy matrix of a gate record on all its wires (controls included)."""
+    if op.gate.structure == "diagonal":
+        return np.diag(block)
+    dim = block.shape[0] << op.gate.n_controls
+    full = np.eye(dim, dtype=np.complex128)
+    full[dim - block.shape[0]:, dim - block.shape[0]:] = block
+    return full
+
+
+def _host_fused(members, blocks, wires):
+    if all(m.gate.structure == "diagonal" for m in members):
+        d = np.ones(1 << len(wires), np.complex128)
+        for m, b in zip(members, blocks):
+            d = d * _fusion.embed(b, m.wires, wires, diagonal=True, xp=np)
+        return Signature("diagonal", wires, (), None), d
+    u = np.eye(1 << len(wires), dtype=np.complex128)
+    for m, b in zip(members, blocks):
+        u = _fusion.embed(_host_full(m, b), m.wires, wires, xp=np) @ u
+    return Signature("dense", wires, (), None), u
+
+
+def lower_concrete(program, params, dtype, k):
+    """Fuse and lower a gate-only program whose parameters are all concrete, on the host.
+
+    Same result as `fuse` then `lower`, without per-gate device calls: blocks come
+    from one batched call per gate kind and fused blocks are multiplied in numpy.
+    """
+    blocks = _host_blocks(program, params)
+    groups = _fusion.plan(program, k) if k and k > 1 else [[i] for i in range(len(program))]
+    sigs, mats = [], []
+    for group in groups:
+        if len(group) == 1:
+            op = program[group[0]]
+            sig, blk = _signature_and_block(op, None, None, host_block=blocks[group[0]])
+        else:
+            members = [program[i] for i in group]
+            wires = tuple(sorted({w for m in members for w in m.wires}))
+            sig, blk = _host_fused(members, [blocks[i] for i in group], wires)
+        sigs.append(sig)
+        mats.append(blk)
+    return _assemble(sigs, mats, dtype, xp=np)
+
+
+def apply_signature(sig: Signature, state, mat, diag, inverse=False):
+    """Apply one step (or its inverse) given its padded blocks."""
+    dim = 1 << len(sig.targets)
+    if sig.structure == "permutation":
+        perm = sig.perm
+        if inverse:
+            perm = tuple(int(i) for i in np.argsort(perm))
+        return _backend.apply_permutation(state, perm, sig.targets, sig.controls)
+    if sig.structure == "diagonal":
+        d = diag[:dim]
+        return _backend.apply_diagonal(state, jnp.conj(d) if inverse else d, sig.targets)
+    u = mat[:dim, :dim]
+    return _backend.apply_dense(state, jnp.conj(u).T if inverse else u, sig.targets, sig.controls)
+
+
+def scan_apply(op: ScanOp, params, state, inverse=False):
+    mats, diags = params
+    branches = [lambda s, m, d, sig=sig: apply_signature(sig, s, m, d, inverse) for sig in op.branches]
+
+    def body(s, x):
+        i, m, d = x
+        return jax.lax.switch(i, branches, s, m, d), None
+
+    ids = jnp.asarray(np.asarray(op.ids, np.int32))
+    state, _ = jax.lax.scan(body, state, (ids, mats, diags), reverse=inverse)
+    return state
+
+
+def scan_adjoint(op: ScanOp, params, psi, lam):
+    """Reverse scan of adjoint steps; returns (state before, co-state before, (mat, diag) cotangents)."""
+    mats, diags = params
+
+    def step(sig):
+        def f(psi, lam, m, d):
+            psi = apply_signature(sig, psi, m, d, inverse=True)
+            _, vjp = jax.vjp(lambda m_, d_, s_: apply_signature(sig, s_, m_, d_), m, d, psi)
+            gm, gd, lam = vjp(lam)
+            return psi, lam, gm, gd
+        return f
+
+    branches = [step(sig) for sig in op.branches]
+
+    def body(carry, x):
+        i, m, d = x
+        psi, lam, gm, gd = jax.lax.switch(i, branches, *carry, m, d)
+        return (psi, lam), (gm, gd)
+
+    ids = jnp.asarray(np.asarray(op.ids, np.int32))
+    (psi, lam), grads = jax.lax.scan(body, (psi, lam), (ids, mats, diags), reverse=True)
+    return psi, lam, grads

@@ -1,0 +1,167 @@
+"""The benchmark package: the CLI end to end at tiny sizes, the floor, the table, the peer check."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from benchmarks import cli, peers, report
+from benchmarks.context import row
+from benchmarks.floor import floor_seconds, measure_bandwidth
+from benchmarks.memory import run_isolated
+from benchmarks.ours import QsimRunner
+from benchmarks.peers import PeerMismatch, check_same, verify
+from benchmarks.peers._base import Peer
+from benchmarks.workloads import Op, bit_reverse, brickwork, qcbm, random_state, rng_for
+
+BELL = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n'
+META_KEYS = {"hostname", "cpu_model", "cpu_count", "threads", "jax_version", "jax_backend", "device_kind",
+             "qsim_native_status", "peers", "bandwidth", "suites", "wall_s"}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """Every suite through the CLI at tiny sizes, in this process, with a one-program QASM corpus."""
+    out = tmp_path_factory.mktemp("bench")
+    (out / "qasm" / "small").mkdir(parents=True)
+    (out / "qasm" / "small" / "bell_n2.qasm").write_text(BELL)
+    x64 = jax.config.jax_enable_x64
+    status = cli.main(["--qubits", "3", "--depth", "1", "--repeat", "1", "--peers", "none", "--dtype",
+                       "complex64", "--out", str(out), "--floor-mib", "16", "--no-memory", "--no-progress",
+                       "--qasm-dir", str(out / "qasm")])
+    assert jax.config.jax_enable_x64 == x64, "the CLI must leave jax_enable_x64 as it found it"
+    return status, out
+
+
+def test_cli_runs_every_suite_and_writes_json_and_plots(tiny_run):
+    status, out = tiny_run
+    assert status == 0
+    (path,) = out.glob("*.json")
+    data = json.loads(path.read_text())
+    assert META_KEYS <= set(data["meta"])
+    assert data["meta"]["bandwidth"]["bytes_per_s"] > 0
+    results = data["results"]
+    assert {r["suite"] for r in results} == set(cli.SUITE_NAMES)
+    for r in results:
+        assert {"suite", "case", "impl"} <= set(r) and "FAILED" not in str(r.get("note", ""))
+    timed = [r for r in results if r["suite"] != "compile"]
+    assert all(r["time_s"] > 0 and r["time_min_s"] <= r["time_s"] <= r["time_max_s"] for r in timed)
+    assert all(r["compile_s"] > 0 for r in results)
+    gates = [r for r in results if r["suite"] == "gates"]
+    assert {r["wire"] for r in gates} == {"top", "mid", "bottom"} and all(r["x_floor"] > 0 for r in gates)
+    assert any(r.get("program") == "small/bell_n2" for r in results)
+    for kind in ("gates", "circuits", "compile"):
+        assert (out / f"{path.stem}-{kind}.png").stat().st_size > 0
+
+
+def test_parse_range():
+    assert cli.parse_range("10:24:2") == [10, 12, 14, 16, 18, 20, 22, 24]
+    assert cli.parse_range("4:6") == [4, 5, 6]
+    assert cli.parse_range("12") == [12]
+    assert cli.parse_range("8,12") == [8, 12]
+    with pytest.raises(Exception, match="START:STOP"):
+        cli.parse_range("a:b")
+
+
+def test_floor_is_one_read_and_one_write_of_the_state():
+    # PERF.md: at 56 GB/s a complex64 gate at n=24 costs 4.8 ms, n=26 complex128 38 ms
+    assert floor_seconds(24, 8, 56e9) == pytest.approx(4.79e-3, rel=1e-2)
+    assert floor_seconds(26, 16, 56e9) == pytest.approx(38.3e-3, rel=1e-2)
+    assert floor_seconds(21, 16, 1e9) == 2 * floor_seconds(20, 16, 1e9)
+    with pytest.raises(ValueError, match="bandwidth > 0"):
+        floor_seconds(10, 8, 0)
+    bw = measure_bandwidth(mib=8, threads=2, repeats=1, use_jax=False)
+    assert 1e8 < bw.bytes_per_s < 1e13 and set(bw.kernels) == {"numpy copyto", "numpy scale in place"}
+
+
+def test_table_formatting():
+    rows = [row("gates", "h n=20 mid c64", "qsim", time_s=3e-3, time_min_s=2e-3, time_max_s=4e-3,
+                compile_s=0.25, floor_s=2e-3, x_floor=1.5),
+            row("gates", "h n=20 mid c64", "qulacs", time_s=6e-3, time_min_s=5e-3, time_max_s=7e-3),
+            row("gradients", "hea n=4 L=2 adjoint c64", "qsim", time_s=2.0, ratio=2.5, peak_rss_mib=300.0,
+                added_mib=20.0, note="a note")]
+    report.add_relative(rows)
+    assert rows[1]["rel"] == pytest.approx(2.0)
+    table = report.format_table(rows)
+    lines = table.splitlines()
+    assert lines[0] == "== gates ==" and "== gradients ==" in lines
+    assert "3 ms [2 ms, 4 ms]" in table and "1.50x" in table and "250 ms" in table and "2.00x" in table
+    assert "300 (+20)" in table and "2.50x" in table and "a note" in table
+    header = lines[1]
+    assert header.index("impl") < header.index("compile") < header.index("x floor") < header.index("rel")
+    assert [report.fmt_time(s) for s in (None, 3.4e-4, 0.0125, 2.5)] == ["-", "340 us", "12.5 ms", "2.5 s"]
+
+
+class _ReferencePeer(Peer):
+    """A fake peer that runs qsim itself, optionally with a deliberate bug in the circuit."""
+
+    name = "fake"
+
+    def __init__(self, bug=None):
+        super().__init__(1)
+        self.bug = bug
+
+    def prepare(self, ops, n, dtype, init, *, fuse=None):
+        if self.bug == "reversed wires":
+            ops = [Op(op.name, tuple(n - 1 - w for w in op.wires), op.params) for op in ops]
+        if self.bug == "angle sign":
+            ops = [Op(op.name, op.wires, tuple(-p for p in op.params)) if op.name == "rz" else op for op in ops]
+        return QsimRunner(ops, n, dtype, init)
+
+
+# a small circuit with every op kind of the workloads, wires in both orders
+MIXED_OPS = [Op("h", (0,)), Op("rz", (1,), (0.3,)), Op("cnot", (0, 2)), Op("u3", (2,), (0.1, 0.2, 0.3)),
+             Op("rx", (1,), (0.7,)), Op("unitary", (2, 1), (np.kron(np.eye(2), [[0, 1], [1, 0]]) * 1j,))]
+
+
+@pytest.mark.parametrize("bug", ["reversed wires", "angle sign"])
+def test_peer_check_catches_a_wrong_circuit(bug):
+    n, dtype = 3, "complex64"
+    init = random_state(n, dtype, rng_for("test", "init"))
+    assert verify(_ReferencePeer(), MIXED_OPS, n, dtype, init, "mixed", {}) is None
+    note = verify(_ReferencePeer(bug), MIXED_OPS, n, dtype, init, "mixed", {})
+    assert note is not None and note.startswith("NOT TIMED")
+
+
+def test_workload_circuits():
+    ops = qcbm(22, rng_for("t"))
+    assert len(ops) == 827   # PERF.md: 827 gates at n=22
+    assert all(op.name in ("rx", "rz", "cnot") for op in ops)
+    bricks = brickwork(6, 4, rng_for("t"))
+    assert [op.wires for op in bricks[:5]] == [(0, 1), (2, 3), (4, 5), (1, 2), (3, 4)]
+    u = bricks[0].params[0]
+    np.testing.assert_allclose(u @ u.conj().T, np.eye(4), atol=1e-12)
+
+
+def test_check_same_tolerances():
+    a = random_state(5, "complex128", rng_for("t"))
+    assert check_same(a, a + 1e-12, "complex128", "same") < 1e-11
+    with pytest.raises(PeerMismatch, match="max"):
+        check_same(a, a + 1e-6, "complex128", "off by 1e-6")
+    with pytest.raises(PeerMismatch, match="shapes"):
+        check_same(a, a[:8], "complex64", "short")
+    with pytest.raises(PeerMismatch):
+        check_same(a, bit_reverse(a, 5), "complex64", "wire order")
+
+
+def test_peer_names():
+    assert peers.parse_names("none") == [] and peers.parse_names("all") == list(peers.ADAPTERS)
+    with pytest.raises(ValueError, match="unknown peer"):
+        peers.parse_names("qulacs,cirq")
+
+
+@pytest.mark.parametrize("name", ["qulacs", "lightning", "aer"])
+def test_installed_peer_agrees_with_qsim(name):
+    found, notes = peers.load([name], threads=1)
+    if not found:
+        pytest.skip(notes[0])
+    (peer,) = found
+    dtype, n = peer.dtypes[-1], 3
+    assert verify(peer, MIXED_OPS, n, dtype, random_state(n, dtype, rng_for("peer")), "mixed", {}) is None
+
+
+def test_memory_case_runs_in_a_fresh_process():
+    result = run_isolated("benchmarks.memory:idle", {})
+    assert result["peak_rss_mib"] > 10
+    assert "error" in run_isolated("benchmarks.memory:no_such_function", {})
