@@ -35,8 +35,12 @@ def rng_for(*key) -> np.random.Generator:
 
 def random_state(n: int, dtype, rng: np.random.Generator) -> np.ndarray:
     """A normalised random state, shape ``(2**n,)`` (a random start touches every page)."""
-    v = rng.standard_normal(1 << n) + 1j * rng.standard_normal(1 << n)
-    return (v / np.linalg.norm(v)).astype(dtype)
+    real = np.finfo(np.dtype(dtype)).dtype
+    v = np.empty(1 << n, dtype)
+    v.real = rng.standard_normal(1 << n, dtype=real)
+    v.imag = rng.standard_normal(1 << n, dtype=real)
+    v /= np.linalg.norm(v)
+    return v
 
 
 def zero_state(n: int, dtype) -> np.ndarray:

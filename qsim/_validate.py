@@ -114,7 +114,7 @@ def fmt_bytes(b) -> str:
     b = int(b)
     for i, unit in enumerate(("B", "KiB", "MiB", "GiB", "TiB", "PiB")):
         if b < 1024 ** (i + 1) or unit == "PiB":
-            return f"{b / 1024 ** i:.1f} {unit}" if b < 1024 ** 7 else f"2^{b.bit_length() - 1} B"
+            return f"{b / 1024 ** i:.1f} {unit}" if b < 1024 ** 7 else f"2^{b.bit_length() - 51} PiB"
     return f"{b} B"
 
 

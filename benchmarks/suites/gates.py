@@ -12,6 +12,8 @@ complex128. Peers run the same gate on the same state.
 
 from __future__ import annotations
 
+import functools
+
 from ..context import SHORT_DTYPE, Case, row, with_floor
 from ..ours import QsimRunner
 from ..peers import verify
@@ -48,10 +50,18 @@ def cases(cfg) -> list[Case]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _random_state(n, dtype):
+    """The start state of every case of one (n, dtype): made once (seconds at n=30)."""
+    state = random_state(n, dtype, rng_for("state", n))
+    state.flags.writeable = False
+    return state
+
+
 def _case_fn(cfg, name, n, dtype, kind, label, with_peers):
     def run():
         ops = single_gate(kind, n, wire_of(label, n), rng_for("gate", kind, n, label))
-        init = random_state(n, dtype, rng_for("state", n))
+        init = _random_state(n, dtype)
         fields = dict(n=n, dtype=dtype, gate=kind, wire=label, floor_s=cfg.floor_s(n, dtype))
         rows = [_time_qsim(cfg, name, ops, n, dtype, init, fields)]
         for peer in (cfg.peers if with_peers else ()):
