@@ -125,6 +125,8 @@ def _host_blocks(program, params):
             rows = [m] * len(idx)
         elif gate.matrix is user_matrix:
             rows = [np.asarray(params[i][0]) for i in idx]
+        elif gate.n_params == 0:
+            rows = [np.asarray(gate.matrix())] * len(idx)
         else:
             stacked = [np.stack([np.asarray(params[i][j]) for i in idx]) for j in range(gate.n_params)]
             rows = np.asarray(_batched_matrix(gate)(*stacked))
