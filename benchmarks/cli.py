@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="bigger grids (gates to n=26, circuits to n=24, ...)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"results folder (default {DEFAULT_OUT})")
     p.add_argument("--qasm-dir", type=Path, help="QASMBench corpus (default: shared/qasmbench beside the repo)")
-    p.add_argument("--floor-mib", type=int, default=512, help="array size of the bandwidth kernels (MiB)")
+    p.add_argument("--floor-mib", type=int, help="array size of the bandwidth kernels in MiB (default: 512 on "
+                   "CPU, 4096 on an accelerator, where smaller arrays understate the bandwidth)")
     p.add_argument("--no-memory", action="store_true", help="run gradient cases in this process (no peak memory)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -114,7 +115,10 @@ def _setup(args, threads_info):
     from .context import Config
     from .floor import measure_bandwidth
 
-    bandwidth = measure_bandwidth(args.floor_mib, threads_info["threads"])
+    import jax
+
+    mib = args.floor_mib or (512 if jax.default_backend() == "cpu" else 4096)
+    bandwidth = measure_bandwidth(mib, threads_info["threads"])
     peers, notes = peer_lib.load(peer_lib.parse_names(args.peers), threads_info["threads"])
     cfg = Config(qubits=args.qubits, depths=args.depth, dtypes=_dtypes(args.dtype),
                  repeat=args.repeat or (5 if args.full else 3), full=args.full, peers=peers,
@@ -141,6 +145,15 @@ def _banner(meta) -> str:
     return "\n".join(lines)
 
 
+def _suite_walls(rows) -> dict:
+    """Wall seconds per suite (each case counted once)."""
+    cases = {(r["suite"], r["case"], r.get("case_wall_s")) for r in rows if r.get("case_wall_s")}
+    out = {}
+    for suite, _, wall in cases:
+        out[suite] = out.get(suite, 0.0) + wall
+    return out
+
+
 def _finish(args, cfg, meta, rows, started) -> Path:
     from . import report
     from .suites import compile as compile_suite
@@ -152,10 +165,13 @@ def _finish(args, cfg, meta, rows, started) -> Path:
         print(f"note: {note}")
     stem = f"{socket.gethostname()}-{time.strftime('%Y%m%d-%H%M%S')}"
     meta["wall_s"] = time.perf_counter() - started
+    meta["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    meta["suite_wall_s"] = _suite_walls(rows)
     path = report.write_json(args.out / f"{stem}.json", meta, rows, cfg.notes)
     plots = report.write_plots(rows, args.out, stem, cfg.bandwidth)
     print(f"\nwrote {path}" + "".join(f"\nwrote {p}" for p in plots))
-    print(f"wall time {meta['wall_s']:.1f} s")
+    per_suite = ", ".join(f"{k} {v:.0f} s" for k, v in meta["suite_wall_s"].items())
+    print(f"wall time {meta['wall_s']:.1f} s ({per_suite}; load average at the end {meta['load_average_end']})")
     return path
 
 
@@ -172,8 +188,8 @@ def main(argv=None) -> int:
 
     x64 = jax.config.jax_enable_x64
     try:
-        wants_c128 = "complex128" in (_dtypes(args.dtype) or ("complex128" if "gates" in suites else ""))
-        jax.config.update("jax_enable_x64", x64 or wants_c128)
+        dtypes = _dtypes(args.dtype) or (DTYPES if "gates" in suites else ("complex64",))
+        jax.config.update("jax_enable_x64", x64 or "complex128" in dtypes)   # complex128 needs it
         cfg = _setup(args, threads_info)
         meta = describe(threads_info, cfg.peers, cfg.bandwidth)
         meta["suites"] = suites

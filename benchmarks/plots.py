@@ -11,6 +11,21 @@ from __future__ import annotations
 import numpy as np
 
 DASH = {"complex64": "-", "complex128": "--"}
+IMPLS = ("qsim", "qsim unfused", "qulacs", "lightning", "aer", "tensorcircuit", "qujax")
+
+
+def color(impl: str) -> str:
+    """One colour per implementation, the same in every plot."""
+    return f"C{IMPLS.index(impl) if impl in IMPLS else len(IMPLS)}"
+
+
+def _depth_ticks(ax, rows, key="depth"):
+    """Plain tick labels at the measured depths of a log x axis."""
+    from matplotlib.ticker import NullFormatter
+
+    ticks = sorted({r[key] for r in rows if r.get(key) is not None})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _pyplot():
@@ -66,7 +81,7 @@ def gates_plot(rows, path, bandwidth) -> bool:
     for gate, ax in axes.items():
         sub = [r for r in rows if r["gate"] == gate]
         for (impl, dtype), pts in _series(sub, lambda r: (r["impl"], r["dtype"]), "n", "time_s").items():
-            ax.plot(*zip(*pts), DASH[dtype], marker="o", label=f"{impl} {dtype}")
+            ax.plot(*zip(*pts), DASH[dtype], marker="o", color=color(impl), label=f"{impl} {dtype}")
         _floor_line(ax, sub, bandwidth)
         ax.set(title=gate, xlabel="qubits", ylabel="time (s)", yscale="log")
         ax.legend(fontsize=6)
@@ -83,7 +98,7 @@ def circuits_plot(rows, path, bandwidth) -> bool:
     for (family, depth), ax in axes.items():
         sub = [r for r in rows if (r["family"], r["depth"]) == (family, depth)]
         for (impl, dtype), pts in _series(sub, lambda r: (r["impl"], r["dtype"]), "n", "time_s").items():
-            ax.plot(*zip(*pts), DASH[dtype], marker="o", label=f"{impl} {dtype}")
+            ax.plot(*zip(*pts), DASH[dtype], marker="o", color=color(impl), label=f"{impl} {dtype}")
         _floor_line(ax, sub, bandwidth, passes=lambda r: r["gates"])
         ax.set(title=f"{family} L={depth}", xlabel="qubits", ylabel="time (s)", yscale="log")
         ax.legend(fontsize=6)
@@ -105,6 +120,7 @@ def memory_plot(rows, path, bandwidth) -> bool:
         ax.axhline(base[0], color="black", lw=1, ls=":", label="import jax + qsim")
     ax.set(title="value-and-grad peak memory (fresh process)", xlabel="layers L", ylabel="peak RSS (MiB)",
            xscale="log")
+    _depth_ticks(ax, rows)
     ax.legend(fontsize=6)
     return _save(fig, path)
 
@@ -120,6 +136,7 @@ def compile_plot(rows, path, bandwidth) -> bool:
     for label, pts in _series(rows, key, "depth", "compile_s").items():
         ax.plot(*zip(*pts), ls="-" if "repeat" in label else ":", marker="o", label=label)
     ax.set(title="jit compile time", xlabel="layers L", ylabel="compile (s)", xscale="log")
+    _depth_ticks(ax, rows)
     ax.legend(fontsize=6)
     return _save(fig, path)
 

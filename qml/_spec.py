@@ -40,10 +40,6 @@ class LayerSpec:
     def real_dtype(self):
         return np.dtype(np.float32) if self.dtype == np.complex64 else np.dtype(np.float64)
 
-    @property
-    def n_outputs(self):
-        return len(self.observables)
-
     def pauli_sums(self):
         return [qsim.PauliSum(words, jnp.asarray(coeffs)) for words, coeffs in self.observables]
 
@@ -51,8 +47,8 @@ class LayerSpec:
         """Validate ``x`` (shape ``(batch, f)`` or ``(f,)``, real) and cast it to the real dtype."""
         want = "(batch, n_inputs) or (n_inputs,)" if self.n_inputs is None else \
             f"(batch, {self.n_inputs}) or ({self.n_inputs},)"
-        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-            x = np.asarray(x) if isinstance(x, (list, tuple, int, float)) else x
+        if isinstance(x, (list, tuple, int, float)):
+            x = np.asarray(x)
         dtype = getattr(x, "dtype", None)
         if dtype is None or not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
                                  or dtype == jnp.bool_):
@@ -65,7 +61,7 @@ class LayerSpec:
         return jnp.asarray(x, self.real_dtype)
 
     def one(self, x, w):
-        """Expectations for ONE sample: shape ``(n_outputs,)`` (``()`` if ``single``)."""
+        """Expectations for ONE sample: shape ``(n_obs,)`` (``()`` if ``single``)."""
         c = qsim.Circuit(self.n_qubits, dtype=self.dtype)
         out = self.circuit(c, x, w)
         if isinstance(out, qsim.Circuit):
@@ -77,7 +73,7 @@ class LayerSpec:
         return vals[0] if self.single else vals
 
     def forward(self, weights, x):
-        """Batched forward pass: ``x`` (batch, f) -> (batch, n_outputs); (f,) -> (n_outputs,)."""
+        """Batched forward pass: ``x`` (batch, f) -> (batch, n_obs); (f,) -> (n_obs,)."""
         x = self.check_input(x)
         if x.ndim == 1:
             return self.one(x, weights)

@@ -38,6 +38,7 @@ def _edges(edges, weights, where):
 
 def _z_sum(terms):
     """A Z-only `qsim.PauliSum` from ``[(wires, coeff)]`` (built in one go: no per-term device ops)."""
+    terms = [t for t in terms if not t[0] or t[1] != 0]           # zero terms would only add gates
     words = tuple(tuple((w, "Z") for w in sorted(wires)) for wires, _ in terms)
     return qsim.PauliSum(words, np.array([float(c) for _, c in terms]))
 

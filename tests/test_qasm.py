@@ -87,19 +87,19 @@ def block_diag(*blocks):
     return out
 
 
-a, b, c, d = PARAMS
+p0, p1, p2, p3 = PARAMS
 CLOSED_FORMS = {
-    "u3": u3(a, b, c), "u2": u3(math.pi / 2, a, b), "u1": _diag(1, np.exp(1j * a)), "u0": np.eye(2),
-    "u": u3(a, b, c), "U": u3(a, b, c), "p": _diag(1, np.exp(1j * a)), "id": np.eye(2),
+    "u3": u3(p0, p1, p2), "u2": u3(math.pi / 2, p0, p1), "u1": _diag(1, np.exp(1j * p0)), "u0": np.eye(2),
+    "u": u3(p0, p1, p2), "U": u3(p0, p1, p2), "p": _diag(1, np.exp(1j * p0)), "id": np.eye(2),
     "x": X, "y": Y, "z": Z, "h": H, "s": _diag(1, 1j), "sdg": _diag(1, -1j),
     "t": _diag(1, np.exp(1j * math.pi / 4)), "tdg": _diag(1, np.exp(-1j * math.pi / 4)),
-    "rx": rot(X, a), "ry": rot(Y, a), "rz": _diag(np.exp(-0.5j * a), np.exp(0.5j * a)),
+    "rx": rot(X, p0), "ry": rot(Y, p0), "rz": _diag(np.exp(-0.5j * p0), np.exp(0.5j * p0)),
     "sx": SX, "sxdg": SX.conj().T, "cx": ctrl(X), "CX": ctrl(X), "cy": ctrl(Y), "cz": ctrl(Z),
-    "ch": ctrl(H), "swap": SWAP, "ccx": ctrl(X, 2), "cswap": ctrl(SWAP), "crx": ctrl(rot(X, a)),
-    "cry": ctrl(rot(Y, a)), "crz": ctrl(_diag(np.exp(-0.5j * a), np.exp(0.5j * a))),
-    "cu1": ctrl(_diag(1, np.exp(1j * a))), "cp": ctrl(_diag(1, np.exp(1j * a))),
-    "cu3": ctrl(u3(a, b, c)), "csx": ctrl(SX), "cu": ctrl(np.exp(1j * d) * u3(a, b, c)),
-    "rxx": rot(np.kron(X, X), a), "rzz": rot(np.kron(Z, Z), a),
+    "ch": ctrl(H), "swap": SWAP, "ccx": ctrl(X, 2), "cswap": ctrl(SWAP), "crx": ctrl(rot(X, p0)),
+    "cry": ctrl(rot(Y, p0)), "crz": ctrl(_diag(np.exp(-0.5j * p0), np.exp(0.5j * p0))),
+    "cu1": ctrl(_diag(1, np.exp(1j * p0))), "cp": ctrl(_diag(1, np.exp(1j * p0))),
+    "cu3": ctrl(u3(p0, p1, p2)), "csx": ctrl(SX), "cu": ctrl(np.exp(1j * p3) * u3(p0, p1, p2)),
+    "rxx": rot(np.kron(X, X), p0), "rzz": rot(np.kron(Z, Z), p0),
     # Relative-phase Toffolis (Qiskit's RCCXGate, RC3XGate). rccx a,b,c: Z on c
     # where a=1, b=0 and Y on c where a=b=1. rc3x a,b,c,d: where a=b=1, i Z on d
     # if c=0 and i Y on d if c=1.

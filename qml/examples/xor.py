@@ -41,14 +41,14 @@ def main(argv=None):
 
     history = _common.train(model, loss_fn, (jnp.asarray(X), jnp.asarray(target, jnp.float32)),
                             _common.steps(args), 0.1, args, "xor")
-    out = np.asarray(model(jnp.asarray(corners)))
+    g = np.linspace(-0.25, 1.25, 41, dtype=np.float32)
+    grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    values = np.asarray(nnx.jit(lambda m, x: m(x))(model, jnp.asarray(np.concatenate([corners, grid]))))
+    out, z = values[:4], values[4:].reshape(41, 41)           # one compiled call for both
     acc = _common.accuracy(out < 0, labels)
 
     plt = _common.pyplot()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(9, 4))
-    g = np.linspace(-0.25, 1.25, 41, dtype=np.float32)
-    grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
-    z = np.asarray(model(jnp.asarray(grid))).reshape(41, 41)
     im = ax0.contourf(g, g, z, levels=20, cmap="RdBu")
     ax0.scatter(corners[:, 0], corners[:, 1], c=labels, cmap="bwr_r", edgecolors="k", s=120)
     fig.colorbar(im, ax=ax0, label="<Z_1>")
