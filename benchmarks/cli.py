@@ -101,8 +101,9 @@ def _run_cases(cases, cfg, progress: bool) -> list[dict]:
             cfg.note(f"{case.suite} {case.name}: FAILED, {type(err).__name__}: {str(err)[:200]}")
             new = [{"suite": case.suite, "case": case.name, "impl": "qsim",
                     "note": f"FAILED {type(err).__name__}", "traceback": traceback.format_exc(limit=3)}]
+        wall = time.perf_counter() - t0   # the whole case: compiles, checks, peers
         for r in new:
-            r["case_wall_s"] = time.perf_counter() - t0   # the whole case: compiles, checks, peers
+            r["case_wall_s"] = wall
             if not progress:   # a log line per result as it comes (a killed run keeps what it printed)
                 print(one_line(r), flush=True)
         rows += new

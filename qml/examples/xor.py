@@ -48,9 +48,9 @@ def main(argv=None):
     acc = _common.accuracy(out < 0, labels)
 
     plt = _common.pyplot()
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(9, 4))
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     im = ax0.contourf(g, g, z, levels=20, cmap="RdBu")
-    ax0.scatter(corners[:, 0], corners[:, 1], c=labels, cmap="bwr_r", edgecolors="k", s=120)
+    ax0.scatter(corners[:, 0], corners[:, 1], c=labels, cmap="bwr", edgecolors="k", s=120)   # 0: blue (+1)
     fig.colorbar(im, ax=ax0, label="<Z_1>")
     ax0.set(title=f"XOR, accuracy {acc:.2f}", xlabel="x0", ylabel="x1")
     ax1.semilogy(history)
