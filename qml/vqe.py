@@ -27,7 +27,7 @@ import numpy as np
 import optax
 import qsim
 
-__all__ = ["H2_BOND_LENGTHS", "VQEResult", "energy_fn", "h2_ansatz", "h2_hamiltonian", "minimize"]
+__all__ = ["H2_BOND_LENGTHS", "H2_FCI_0735", "VQEResult", "energy_fn", "h2_ansatz", "h2_hamiltonian", "minimize"]
 
 # R [Angstrom]: c_I, c_Z0 = c_Z1, c_Z2 = c_Z3, c_Z0Z1, c_Z0Z2 = c_Z1Z3, c_Z0Z3 = c_Z1Z2, c_Z2Z3, g  [Hartree]
 # with H = c_I + sum c_P P + g (Y0X1X2Y3 - Y0Y1X2X3 - X0X1Y2Y3 + X0Y1Y2X3).
