@@ -37,7 +37,7 @@ class QsimRunner:
         def step(state):
             return to_circuit(ops, n, state, dtype=dtype, max_fused_qubits=k).state()
 
-        # a private copy: on CPU a donated array made from numpy may alias (and overwrite) ``init``
+        # a private copy: the donated buffer is never one the caller holds
         self._state = jnp.asarray(np.array(init, dtype, copy=True))
         self._step, times = compile_jit(step, self._state, donate=True)
         self.compile_s, self.lower_s = times["compile_s"], times["lower_s"]

@@ -46,7 +46,7 @@ class JaxRunner(Runner):
     """A jitted, donated ``state -> state`` function (compiled apart), fed its own result."""
 
     def __init__(self, fn, init, dtype):
-        # a private copy: on CPU a donated array made from numpy may alias (and overwrite) ``init``
+        # a private copy: the donated buffer is never one the caller holds
         self.state = jnp.asarray(np.array(init, dtype, copy=True))
         self.step, times = compile_jit(fn, self.state, donate=True)
         self.compile_s = times["compile_s"]
