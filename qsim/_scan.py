@@ -2,15 +2,15 @@
 
 XLA:CPU spends about 10 ms compiling each unrolled gate, so a 3000-gate QASM
 program would take half a minute to compile. A run of consecutive gate records
-(after fusion) is therefore lowered to a `ScanOp`: the distinct *signatures*
+(after fusion, with concrete parameters) is lowered to a `ScanOp`: the distinct *signatures*
 (structure, wires, controls, static permutation) become the branches of a
 `lax.switch`, and a scan walks the step list, feeding each step its block
 (a matrix padded to ``(2^K, 2^K)`` and a diagonal padded to ``(2^K,)``). Each
 branch is compiled once, however many gates use it.
 
-The per-step blocks are computed from the (possibly traced) gate parameters
-before the scan, so gradients flow through them; the adjoint method walks a
-`ScanOp` with a reverse scan (see `_adjoint`).
+The per-step blocks are built on the host from the concrete gate parameters
+(one batched call per gate kind, fused blocks multiplied in numpy); the adjoint
+method walks a `ScanOp` with a reverse scan (see `_adjoint`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ import numpy as np
 
 from . import _backend, _fusion
 from ._gates import gate_matrix, user_matrix
-from ._ops import FusedOp, GateOp, fused_matrix
 
-MIN_OPS = 48   # shorter runs stay unrolled (they compile quickly and run without a switch)
+MIN_OPS = 48   # shorter programs stay unrolled (they compile quickly and run without a switch)
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,11 @@ class ScanOp:
     k_max: int                  # padded block width
 
 
-def _signature_and_block(op, params, dtype, host_block=None):
-    if isinstance(op, FusedOp):
-        structure = "diagonal" if op.diagonal else "dense"
-        return Signature(structure, op.wires, (), None), fused_matrix(op, params, dtype)
+def _signature_and_block(op, block):
+    """Signature of a gate record and its host block (None for permutations)."""
     g = op.gate
     if g.structure == "permutation":
         return Signature("permutation", op.targets, op.controls, g.perm), None
-    block = gate_matrix(g, params, dtype) if host_block is None else host_block
     if g.structure == "diagonal":
         return Signature("diagonal", op.wires, (), None), block
     return Signature("dense", op.targets, op.controls, None), block
@@ -62,36 +58,6 @@ def _pad(block, dim, dtype, diagonal, xp):
         return xp.zeros((dim,) if diagonal else (dim, dim), dtype)
     pad = dim - block.shape[0]
     return xp.pad(block.astype(dtype), (0, pad) if diagonal else ((0, pad), (0, pad)))
-
-
-def lower(program, params, dtype):
-    """Replace each run of at least `MIN_OPS` gate records by a `ScanOp`."""
-    out_prog, out_params, run = [], [], []
-
-    def flush():
-        if len(run) >= MIN_OPS:
-            (op,), (p,) = _make(run, dtype)
-            out_prog.append(op)
-            out_params.append(p)
-        else:
-            out_prog.extend(o for o, _ in run)
-            out_params.extend(p for _, p in run)
-        run.clear()
-
-    for op, p in zip(program, params):
-        if isinstance(op, (GateOp, FusedOp)):
-            run.append((op, p))
-        else:
-            flush()
-            out_prog.append(op)
-            out_params.append(p)
-    flush()
-    return tuple(out_prog), tuple(out_params)
-
-
-def _make(run, dtype):
-    sigs, blocks = zip(*(_signature_and_block(op, p, dtype) for op, p in run))
-    return _assemble(sigs, blocks, dtype, xp=jnp)
 
 
 def _assemble(sigs, blocks, dtype, xp):
@@ -160,7 +126,7 @@ def _host_fused(members, blocks, wires):
 def lower_concrete(program, params, dtype, k):
     """Fuse and lower a gate-only program whose parameters are all concrete, on the host.
 
-    Same result as `fuse` then `lower`, without per-gate device calls: blocks come
+    Same result as `fuse` then one scan step per block, without per-gate device calls: blocks come
     from one batched call per gate kind and fused blocks are multiplied in numpy.
     """
     blocks = _host_blocks(program, params)
@@ -169,7 +135,7 @@ def lower_concrete(program, params, dtype, k):
     for group in groups:
         if len(group) == 1:
             op = program[group[0]]
-            sig, blk = _signature_and_block(op, None, None, host_block=blocks[group[0]])
+            sig, blk = _signature_and_block(op, blocks[group[0]])
         else:
             members = [program[i] for i in group]
             wires = tuple(sorted({w for m in members for w in m.wires}))
