@@ -110,6 +110,12 @@ def _run_cases(cases, cfg, progress: bool) -> list[dict]:
     return rows
 
 
+def _native_in_use() -> bool:
+    from qsim._backend import native_program
+
+    return native_program() is not None
+
+
 def _setup(args, threads_info):
     """Bandwidth, peers and the suites' `Config` (imports JAX: threads are already pinned)."""
     from . import peers as peer_lib
@@ -124,7 +130,7 @@ def _setup(args, threads_info):
     cfg = Config(qubits=args.qubits, depths=args.depth, dtypes=_dtypes(args.dtype),
                  repeat=args.repeat or (5 if args.full else 3), full=args.full, peers=peers,
                  bandwidth=bandwidth, threads=threads_info["threads"], qasm_dir=args.qasm_dir,
-                 isolate_memory=not args.no_memory)
+                 isolate_memory=not args.no_memory, native=_native_in_use())
     for note in notes:
         cfg.note(note)
     return cfg
@@ -189,8 +195,9 @@ def main(argv=None) -> int:
 
     x64 = jax.config.jax_enable_x64
     try:
-        dtypes = _dtypes(args.dtype) or (DTYPES if "gates" in suites else ("complex64",))
-        jax.config.update("jax_enable_x64", x64 or "complex128" in dtypes)   # complex128 needs it
+        # on for every run: complex128 cases and the complex128 peers (Qulacs, Aer) need it; each
+        # qsim circuit names its dtype, so complex64 cases are unaffected
+        jax.config.update("jax_enable_x64", True)
         cfg = _setup(args, threads_info)
         meta = describe(threads_info, cfg.peers, cfg.bandwidth)
         meta["suites"] = suites

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 SHORT_DTYPE = {"complex64": "c64", "complex128": "c128"}
+PURE_JAX = "qsim pure-JAX"   # impl name of qsim's rows on the XLA kernels beside the native ones
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Config:
     threads: int = 1
     qasm_dir: Path | None = None
     isolate_memory: bool = True
+    native: bool = False        # qsim's native CPU kernels are in use (adds pure-JAX rows)
     notes: list = field(default_factory=list)
     checks: dict = field(default_factory=dict)
 

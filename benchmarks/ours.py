@@ -1,6 +1,7 @@
 """qsim run the way the suites time it: jitted, compiled apart, state donated.
 
-`QsimRunner` compiles ``state -> to_circuit(ops, n, state).state()`` with
+`QsimRunner` (``pure_jax=True``: with the XLA kernels even where the native
+ones are built, for side-by-side rows) compiles ``state -> to_circuit(ops, n, state).state()`` with
 ``jax.jit(f, donate_argnums=0).lower(x).compile()`` (timed apart) and each
 ``run()`` feeds the result back in, so the state is updated in place and every
 run starts from a full (not ``|0...0>``) state, as a peer's in-place run does.
@@ -31,7 +32,11 @@ class QsimRunner:
 
     name = "qsim"
 
-    def __init__(self, ops, n: int, dtype: str, init: np.ndarray, *, fuse=None):
+    def __init__(self, ops, n: int, dtype: str, init: np.ndarray, *, fuse=None, pure_jax=False):
+        import contextlib
+
+        from qsim._backend import pure_jax as pure_kernels
+
         k = fusion_arg(fuse)
 
         def step(state):
@@ -39,7 +44,8 @@ class QsimRunner:
 
         # a private copy: the donated buffer is never one the caller holds
         self._state = jnp.asarray(np.array(init, dtype, copy=True))
-        self._step, times = compile_jit(step, self._state, donate=True)
+        with pure_kernels() if pure_jax else contextlib.nullcontext():   # traced here, once
+            self._step, times = compile_jit(step, self._state, donate=True)
         self.compile_s, self.lower_s = times["compile_s"], times["lower_s"]
 
     def run(self) -> None:

@@ -23,7 +23,7 @@ import functools
 import jax
 
 from ._ops import RepeatOp, apply, run_program
-from ._scan import ScanOp, scan_adjoint
+from ._scan import ProgramOp, ScanOp, program_adjoint, scan_adjoint
 
 
 def _step(op, p, psi, lam):
@@ -32,6 +32,8 @@ def _step(op, p, psi, lam):
         return _repeat_step(op, p, psi, lam)
     if isinstance(op, ScanOp):
         return scan_adjoint(op, p, psi, lam)
+    if isinstance(op, ProgramOp):
+        return program_adjoint(op, p, psi, lam)
     psi = apply(op, p, psi, inverse=True)
     _, vjp = jax.vjp(lambda prm, s: apply(op, prm, s), p, psi)
     grad, lam = vjp(lam)

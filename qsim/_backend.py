@@ -7,6 +7,7 @@ paths have the same signatures and semantics (flat states, wire 0 = MSB).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import jax
@@ -14,6 +15,7 @@ import jax
 from . import _kernels
 
 _MAX_NATIVE_TARGETS = 5
+_PURE = [False]   # set by `pure_jax()`
 
 
 @functools.lru_cache(maxsize=None)
@@ -38,10 +40,36 @@ def native_status() -> str:
     return f"pure-JAX kernels in use on CPU (native extension unavailable: {why})"
 
 
+@contextlib.contextmanager
+def pure_jax():
+    """Trace with the pure-JAX kernels even where the native ones are loaded.
+
+    For side-by-side measurements and cross-checks: circuits traced inside the
+    block use the XLA kernels (the choice is part of the jit cache key, see
+    `kernel_key`), circuits traced outside it are unaffected.
+    """
+    before = _PURE[0]
+    _PURE[0] = True
+    try:
+        yield
+    finally:
+        _PURE[0] = before
+
+
+def kernel_key() -> str:
+    """Static part of every jit cache key that depends on the kernel choice."""
+    return "pure-jax" if _PURE[0] else "auto"
+
+
 def _native_for(n_targets: int):
-    if n_targets > _MAX_NATIVE_TARGETS or jax.default_backend() != "cpu":
+    if _PURE[0] or n_targets > _MAX_NATIVE_TARGETS or jax.default_backend() != "cpu":
         return None
     return _native_module()
+
+
+def native_program():
+    """The native module when whole programs can run in one native call (CPU, built), else None."""
+    return _native_for(1)
 
 
 def apply_dense(state, u, targets, controls=()):

@@ -35,7 +35,7 @@ import numpy as np
 
 _LIB_STEM = "_qsim_native"
 _MAX_TARGETS = 5
-_HANDLERS = ("dense", "diagonal", "permutation", "dense_vjp", "diagonal_vjp")
+_HANDLERS = ("dense", "diagonal", "permutation", "dense_vjp", "diagonal_vjp", "program", "program_vjp")
 
 
 def _candidate_paths():
@@ -318,3 +318,92 @@ def apply_permutation(state, perm, targets, controls=()):
                          f"range({1 << len(targets)}), got {perm}")
     _check_state(state, "apply_permutation")
     return _permutation(state, perm, targets, controls)
+
+
+# -------------------------------------------------------------- program ------
+# A whole gate list in one call (csrc/program.cpp): the steps are a static int64
+# attribute, the coefficients one flat operand, so compile time does not grow
+# with the number of gates and no per-gate XLA overhead is paid at run time.
+
+DENSE, DIAGONAL, PERMUTATION, FUSED_DENSE, FUSED_DIAGONAL = 0, 1, 2, 3, 4
+
+
+def encode_step(kind, targets, controls=(), perm=None, offset=0) -> tuple[int, ...]:
+    """One step record: kind, k, nc, coefficient offset, targets, controls[, perm]."""
+    rec = (int(kind), len(targets), len(controls), int(offset), *map(int, targets), *map(int, controls))
+    return rec + tuple(int(p) for p in perm) if kind == PERMUTATION else rec
+
+
+def encode_fused(wires, members, diagonal=False) -> tuple[int, ...]:
+    """A fused step on ``wires`` whose block the kernel multiplies out at run time from
+    ``members``: `encode_step` records whose targets and controls are POSITIONS in ``wires``
+    (0 = ``wires[0]``, the block's most significant bit), applied first to last."""
+    kind = FUSED_DIAGONAL if diagonal else FUSED_DENSE
+    rec = (kind, len(wires), 0, 0, *map(int, wires), len(members))
+    return rec + tuple(x for m in members for x in m)
+
+
+def _program_call(state, coefs, code, mode):
+    return jax.ffi.ffi_call("qsim_native_program", _like(state), vmap_method="broadcast_all",
+                            input_output_aliases={0: 0})(
+        state, coefs, code=np.asarray(code, np.int64), mode=np.int64(mode))
+
+
+def _program_vjp_call(y, g, coefs, code, want_ct):
+    ct = jax.ShapeDtypeStruct(y.shape[:-1] + coefs.shape[-1:], y.dtype)
+    return jax.ffi.ffi_call("qsim_native_program_vjp", (_like(y), _like(g), ct),
+                            vmap_method="broadcast_all", input_output_aliases={0: 0, 1: 1})(
+        y, g, coefs, code=np.asarray(code, np.int64), want_ct=np.int64(want_ct))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _program(state, coefs, code):
+    return _program_call(state, coefs, code, 0)
+
+
+def _program_fwd(state, coefs, code):
+    y = _program_call(state.value, coefs.value, code, 0)
+    return y, (y if coefs.perturbed else None, coefs.value)
+
+
+def _program_bwd(code, res, g):
+    y, coefs = res
+    if _is_zero(g):
+        return None, None
+    if y is None:   # constant coefficients: the state cotangent is the transposed program
+        return _program_call(g, coefs, code, 2), None
+    _, g_x, ct = _program_vjp_call(y, g, coefs, code, 1)
+    return g_x, _unbroadcast(ct, coefs.shape)
+
+
+_program.defvjp(_program_fwd, _program_bwd, symbolic_zeros=True)
+
+
+def apply_program(state, coefs, code, inverse=False):
+    """``state`` after every step of ``code`` (or, with ``inverse``, after the inverse program).
+
+    Args:
+      state: ``(2**n,)`` complex64 or complex128.
+      coefs: ``(total,)`` coefficients of the steps (cast to the state's dtype).
+      code: tuple of step records from `encode_step` (static).
+      inverse: run ``U_1^dagger ... U_S^dagger`` (steps must be unitary); not differentiable.
+
+    Reverse-mode AD: the state cotangent is the transposed program; the coefficients'
+    cotangent comes from one adjoint sweep (`program_adjoint`) that un-applies each step
+    with its conjugate transpose, so differentiating through ``coefs`` needs unitary steps
+    (every gate and fused block of a circuit is).
+    """
+    _check_state(state, "apply_program")
+    coefs = jnp.asarray(coefs).astype(state.dtype)
+    if inverse:
+        return _program_call(state, coefs, code, 1)
+    return _program(state, coefs, code)
+
+
+def program_adjoint(code, coefs, y, g, want_ct=True):
+    """The adjoint sweep of a program: from its output ``y`` and cotangent ``g``, returns
+    ``(x, g_x, ct)``: its input, the input's cotangent and the coefficients' cotangent
+    (zeros when ``want_ct`` is False)."""
+    coefs = jnp.asarray(coefs).astype(y.dtype)
+    x, g_x, ct = _program_vjp_call(y, g, coefs, code, int(want_ct))
+    return x, g_x, _unbroadcast(ct, coefs.shape)

@@ -120,7 +120,9 @@ def apply(op, params, state, inverse=False):
         return fused_apply(op, params, state, inverse)
     if isinstance(op, RepeatOp):
         return repeat_apply(op, params, state, inverse)
-    from ._scan import scan_apply  # local import: _scan builds on this module
+    from ._scan import ProgramOp, program_apply, scan_apply  # local: _scan builds on this module
+    if isinstance(op, ProgramOp):
+        return program_apply(op, params, state, inverse)
     return scan_apply(op, params, state, inverse)
 
 

@@ -11,6 +11,18 @@ branch is compiled once, however many gates use it.
 The per-step blocks are built on the host from the concrete gate parameters
 (one batched call per gate kind, fused blocks multiplied in numpy); the adjoint
 method walks a `ScanOp` with a reverse scan (see `_adjoint`).
+
+With the native CPU kernels the same steps become a `ProgramOp` instead: the
+step list is a static attribute of ONE native call (`_native.apply_program`)
+and the blocks one flat array, so there is no per-step switch or state copy.
+
+`to_native` does the same for programs with TRACED parameters (inside
+``jax.jit``/``jax.grad``): every run of gate and fused records becomes one
+`ProgramOp` whose coefficients are the members' own gate matrices, computed
+with one vmapped call per gate kind; fused blocks are multiplied out by the
+kernel at run time and its adjoint sweep spreads each block's cotangent back
+onto the members (chain rule), so the traced graph grows by about one small op
+per gate instead of one XLA kernel per gate and per fused product.
 """
 
 from __future__ import annotations
@@ -43,6 +55,12 @@ class ScanOp:
     k_max: int                  # padded block width
 
 
+@dataclass(frozen=True)
+class ProgramOp:
+    code: tuple[int, ...]       # native step records (`_native.encode_step`)
+    const: bool                 # coefficients are constants: no cotangent is ever needed
+
+
 def _signature_and_block(op, block):
     """Signature of a gate record and its host block (None for permutations)."""
     g = op.gate
@@ -69,7 +87,8 @@ def _assemble(sigs, blocks, dtype, xp):
     mats = xp.stack([_pad(b, dim, dtype, False, xp) for b in blocks])
     diags = xp.stack([_pad(b, dim, dtype, True, xp) for b in blocks])
     ids = tuple(branches.index(s) for s in sigs)
-    return (ScanOp(branches, ids, k_max),), ((jnp.asarray(mats), jnp.asarray(diags)),)
+    with jax.ensure_compile_time_eval():
+        return (ScanOp(branches, ids, k_max),), ((jnp.asarray(mats), jnp.asarray(diags)),)
 
 
 @functools.lru_cache(maxsize=None)
@@ -95,7 +114,8 @@ def _host_blocks(program, params):
             rows = [np.asarray(gate.matrix())] * len(idx)
         else:
             stacked = [np.stack([np.asarray(params[i][j]) for i in idx]) for j in range(gate.n_params)]
-            rows = np.asarray(_batched_matrix(gate)(*stacked))
+            with jax.ensure_compile_time_eval():   # evaluated now, even inside a user's trace
+                rows = np.asarray(_batched_matrix(gate)(*stacked))
         for i, b in zip(idx, rows):
             blocks[i] = np.asarray(b, np.complex128)
     return blocks
@@ -142,7 +162,151 @@ def lower_concrete(program, params, dtype, k):
             sig, blk = _host_fused(members, [blocks[i] for i in group], wires)
         sigs.append(sig)
         mats.append(blk)
+    native = _backend.native_program()
+    if native is not None:
+        return _encode(native, sigs, mats, dtype)
     return _assemble(sigs, mats, dtype, xp=np)
+
+
+def _encode(native, sigs, blocks, dtype):
+    """One `ProgramOp` and its flat coefficient array from per-step signatures and blocks."""
+    kinds = {"dense": native.DENSE, "diagonal": native.DIAGONAL, "permutation": native.PERMUTATION}
+    code, flat, offset = [], [], 0
+    for sig, blk in zip(sigs, blocks):
+        code += native.encode_step(kinds[sig.structure], sig.targets, sig.controls, sig.perm, offset)
+        if sig.structure != "permutation":
+            flat.append(np.asarray(blk).reshape(-1))
+            offset += flat[-1].size
+    coefs = np.concatenate(flat) if flat else np.zeros(1)
+    with jax.ensure_compile_time_eval():
+        return (ProgramOp(tuple(code), True),), ((jnp.asarray(coefs.astype(np.dtype(dtype))),),)
+
+
+def _member_step(native, op, offset, where=None):
+    """Step record of one gate op (wires as given, or as positions in ``where``) and its size."""
+    g = op.gate
+    pos = (lambda ws: ws) if where is None else (lambda ws: tuple(where.index(w) for w in ws))
+    if g.structure == "permutation":
+        return native.encode_step(native.PERMUTATION, pos(op.targets), pos(op.controls), g.perm, offset), 0
+    if g.structure == "diagonal":
+        return native.encode_step(native.DIAGONAL, pos(op.wires), (), None, offset), 1 << len(op.wires)
+    rec = native.encode_step(native.DENSE, pos(op.targets), pos(op.controls), None, offset)
+    return rec, 1 << (2 * len(op.targets))
+
+
+def _program_code(native, ops):
+    """The native records of a run of gate and fused ops (fused blocks multiplied at run time)."""
+    from ._ops import FusedOp
+    code, offset = [], 0
+    for op in ops:
+        if isinstance(op, FusedOp):
+            members = []
+            for m in op.members:
+                rec, size = _member_step(native, m, offset, op.wires)
+                members.append(rec)
+                offset += size
+            code += native.encode_fused(op.wires, members, op.diagonal)
+        else:
+            rec, size = _member_step(native, op, offset)
+            code += rec
+            offset += size
+    return tuple(code)
+
+
+def _program_coefs(ops, params, dtype):
+    """The coefficients of a run, in record order: one vmapped matrix call per gate kind and
+    one gather (so the traced graph grows by about one op per gate, not one per matrix entry)."""
+    from ._ops import FusedOp
+    gates = []
+    for op, p in zip(ops, params):
+        for m, mp in (zip(op.members, p) if isinstance(op, FusedOp) else ((op, p),)):
+            if m.gate.structure != "permutation":
+                gates.append((m.gate, mp))
+    if not gates:
+        return jnp.zeros((1,), dtype)
+    kinds: dict = {}
+    for i, (g, _) in enumerate(gates):
+        kinds.setdefault(g, []).append(i)
+    pieces, where, base = [], [None] * len(gates), 0
+    for g, idx in kinds.items():
+        if g.matrix is user_matrix:
+            block = jnp.stack([jnp.asarray(gates[i][1][0], dtype) for i in idx])
+        elif g.n_params == 0:
+            block = jnp.broadcast_to(gate_matrix(g, (), dtype), (len(idx),) + gate_matrix(g, (), dtype).shape)
+        else:
+            stacked = [jnp.stack([jnp.asarray(gates[i][1][j]) for i in idx]) for j in range(g.n_params)]
+            block = jax.vmap(lambda *a, g=g: gate_matrix(g, a, dtype))(*stacked)
+        flat = block.reshape(len(idx), -1).astype(dtype)
+        for q, i in enumerate(idx):
+            where[i] = base + q * flat.shape[1] + np.arange(flat.shape[1])
+        pieces.append(flat.reshape(-1))
+        base += flat.size
+    order = np.concatenate(where)
+    flat = jnp.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+    return flat if np.array_equal(order, np.arange(order.size)) else flat[order]
+
+
+def _native_plan(program, native, dtype):
+    """Static: the new program and, per new record, the old indices it covers (a ProgramOp covers
+    a run of gate and fused records; other records map to themselves, repeat bodies converted)."""
+    from ._ops import FusedOp, GateOp, RepeatOp
+    new, groups, run = [], [], []
+
+    def flush():
+        if run:
+            new.append(ProgramOp(_program_code(native, [program[i] for i in run]), False))
+            groups.append(tuple(run))
+            run.clear()
+
+    for i, op in enumerate(program):
+        if isinstance(op, (GateOp, FusedOp)) and len(op.wires) - len(getattr(op, "controls", ())) <= 5:
+            run.append(i)
+            continue
+        flush()
+        if isinstance(op, RepeatOp):
+            op = _native_repeat(op, native, dtype)
+        new.append(op)
+        groups.append((i,))
+    flush()
+    return tuple(new), tuple(groups)
+
+
+def _native_params(program, plan, params, dtype):
+    new, groups = plan
+    return tuple((_program_coefs([program[i] for i in g], [params[i] for i in g], dtype),)
+                 if isinstance(op, ProgramOp) and not isinstance(program[g[0]], ProgramOp)
+                 else params[g[0]] for op, g in zip(new, groups))
+
+
+def to_native(program, params, dtype):
+    """Runs of gate and fused records become one `ProgramOp` each, whose coefficients are computed
+    here with ordinary (differentiable) JAX ops; repeat bodies too. Unchanged without native kernels."""
+    native = _backend.native_program()
+    if native is None:
+        return program, params
+    plan = _native_plan(program, native, dtype)
+    return plan[0], _native_params(program, plan, params, dtype)
+
+
+def _native_repeat(op, native, dtype):
+    from ._ops import RepeatOp
+    plan = _native_plan(op.body, native, dtype)
+
+    def params_fn(w, *consts):
+        return _native_params(op.body, plan, op.params_fn(w, *consts), dtype)
+
+    return RepeatOp(plan[0], params_fn, op.n_layers)
+
+
+def program_apply(op: ProgramOp, params, state, inverse=False):
+    return _backend.native_program().apply_program(state, params[0], op.code, inverse)
+
+
+def program_adjoint(op: ProgramOp, params, psi, lam):
+    """(state before, co-state before, (coefficient cotangent,)) in one native sweep."""
+    x, g, ct = _backend.native_program().program_adjoint(op.code, params[0], psi, lam,
+                                                         want_ct=not op.const)
+    return x, g, (ct,)
 
 
 def apply_signature(sig: Signature, state, mat, diag, inverse=False):

@@ -14,7 +14,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from . import _adjoint, _fusion, _scan, _shift
+from . import _adjoint, _backend, _fusion, _scan, _shift
 from ._observables import pauli_expectations
 from ._ops import GateOp, RepeatOp, run_program
 from ._validate import check_memory, is_concrete
@@ -34,18 +34,20 @@ def _initial(n, dtype, init):
 def _state(program, params, init, n, dtype, diff, fuse_k):
     state = _initial(n, dtype, init)
     program, params = _fusion.fuse(program, params, fuse_k)
+    program, params = _scan.to_native(program, params, state.dtype)
     if diff == "adjoint":
         return _adjoint.run(program, params, state)
     return run_program(program, params, state)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5, 6))
-def _state_jit(program, params, init, n, dtype, diff, fuse_k):
+@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5, 6, 7))
+def _state_jit(program, params, init, n, dtype, diff, fuse_k, kernels):
+    del kernels   # only part of the cache key (`_backend.kernel_key`)
     return _state(program, params, init, n, dtype, diff, fuse_k)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5, 6, 7))
-def _words_jit(program, params, init, n, dtype, diff, fuse_k, words):
+@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5, 6, 7, 8))
+def _words_jit(program, params, init, n, dtype, diff, fuse_k, words, kernels):
     """Real ``<P>`` for every Pauli word (the coefficients are combined outside)."""
     def words_fn(state):
         return jnp.real(pauli_expectations(state, words))
@@ -83,7 +85,8 @@ def _prepared(circ):
 def final_state(circ, diff):
     program, params, k = _prepared(circ)
     check_memory(circ.n_qubits, circ.dtype, STATES_HELD[diff], "Circuit.state")
-    return _state_jit(program, params, circ._init, circ.n_qubits, circ.dtype, diff, k)
+    return _state_jit(program, params, circ._init, circ.n_qubits, circ.dtype, diff, k,
+                      _backend.kernel_key())
 
 
 def expectations(circ, observables, diff):
@@ -92,7 +95,7 @@ def expectations(circ, observables, diff):
     program, params, k = _prepared(circ)
     words = tuple(w for o in observables for w in o.words)
     vals = _words_jit(program, params, circ._init, circ.n_qubits, circ.dtype, diff,
-                      k, words)
+                      k, words, _backend.kernel_key())
     out, start = [], 0
     for o in observables:
         c = o.coeffs

@@ -59,7 +59,11 @@ def check_wires(wires, n, where, count=None):
 
 
 def check_param(x, where, real_dtype):
-    """A real scalar parameter (concrete or traced), cast to ``real_dtype``."""
+    """A real scalar parameter (concrete or traced), cast to ``real_dtype``.
+
+    Concrete values stay numpy scalars (no device call per gate, and a circuit built
+    inside a trace can still be recognised as concrete and lowered ahead of time).
+    """
     dt = getattr(x, "dtype", None)
     if dt is None and not isinstance(x, numbers.Real):
         raise TypeError(f"{where}: parameter must be a real number or a real scalar array, "
@@ -70,6 +74,8 @@ def check_param(x, where, real_dtype):
     if shape != ():
         raise ValueError(f"{where}: parameter must be a scalar, got shape {shape} "
                          "(use jax.vmap to batch over parameters)")
+    if is_concrete(x):
+        return np.asarray(x, real_dtype)
     return jnp.asarray(x, real_dtype)
 
 

@@ -96,5 +96,36 @@ class TensorCircuitPeer(Peer):
 
         return tc.backend.vmap(one)
 
+    def hea_value_and_grad(self, n: int, layers: int, dtype: str):
+        """``w (layers, n, 2) -> (sum_i <Z_i>, d/dw)`` of the HEA: ``jax.jit(jax.value_and_grad)``
+        (backprop) through ``tc.Circuit``, the cost read from ``c.state()`` (much faster to compile
+        than one ``expectation_ps`` contraction per wire). Compiled here; ``.compile_s`` says how long.
+        """
+        set_dtype(dtype)
+        real = jnp.finfo(dtype).dtype
+        signs = jnp.asarray(np.array([[1 - 2 * ((j >> (n - 1 - q)) & 1) for j in range(1 << n)]
+                                      for q in range(n)]).sum(0), real)
+
+        def cost(w):
+            c = tc.Circuit(n)
+            for layer in range(layers):
+                for q in range(n):
+                    c.ry(q, theta=w[layer, q, 0])
+                    c.rz(q, theta=w[layer, q, 1])
+                for q in range(n - 1):
+                    c.cnot(q, q + 1)
+            psi = c.state()
+            return jnp.sum(signs * jnp.abs(psi) ** 2)
+
+        w0 = jnp.zeros((layers, n, 2), real)
+        compiled, times = compile_jit(jax.value_and_grad(cost), w0)
+
+        def value_and_grad(w):
+            v, g = compiled(jnp.asarray(w, real))
+            return float(v), np.asarray(g)
+
+        value_and_grad.compile_s = times["compile_s"]
+        return value_and_grad
+
 
 ADAPTER = TensorCircuitPeer

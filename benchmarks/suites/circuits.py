@@ -5,12 +5,14 @@ QCBM: Rx Rz on every wire, then 9 times (``--depth`` overrides) a CNOT chain
 random 2-qubit unitaries on (0,1),(2,3),.. then (1,2),(3,4),... Each run is
 the whole circuit applied in place to the held state (jit compile reported
 apart); unfused only at the largest n of a quick run; the floor is one pass per gate, so ``x floor`` below 1 means fusion
-does several gates per pass. Peers run at their defaults (Aer fuses).
+does several gates per pass. Peers run at their defaults (Aer fuses). Where the
+native CPU kernels are built, ``qsim pure-JAX`` (fused, XLA kernels) runs beside
+them wherever the unfused row does.
 """
 
 from __future__ import annotations
 
-from ..context import SHORT_DTYPE, Case, peer_dtype, row, with_floor
+from ..context import PURE_JAX, SHORT_DTYPE, Case, peer_dtype, row, with_floor
 from ..ours import QsimRunner
 from ..peers import verify
 from ..timing import measure
@@ -46,6 +48,8 @@ def _case_fn(cfg, name, family, depth, build, n, dtype):
         # unfused: every n with --full, else the largest (each compile costs seconds)
         unfused = cfg.full or n == max(cfg.grid(QUICK_QUBITS, FULL_QUBITS))
         rows = [_time_qsim(cfg, name, ops, fields, fuse) for fuse in ((None, False) if unfused else (None,))]
+        if cfg.native and unfused:   # the XLA kernels (fused) beside the native ones
+            rows.append(_time_qsim(cfg, name, ops, fields, None, pure_jax=True))
         for peer in cfg.peers:
             rows.append(_time_peer(cfg, peer, name, ops, build, fields))
         return rows
@@ -56,10 +60,10 @@ def _floor(cfg, n, dtype, ops):
     return cfg.floor_s(n, dtype, passes=len(ops))
 
 
-def _time_qsim(cfg, name, ops, fields, fuse):
+def _time_qsim(cfg, name, ops, fields, fuse, pure_jax=False):
     n, dtype = fields["n"], fields["dtype"]
-    runner = QsimRunner(ops, n, dtype, zero_state(n, dtype), fuse=fuse)
-    impl = "qsim" if fuse is None else "qsim unfused"
+    runner = QsimRunner(ops, n, dtype, zero_state(n, dtype), fuse=fuse, pure_jax=pure_jax)
+    impl = PURE_JAX if pure_jax else ("qsim" if fuse is None else "qsim unfused")
     r = row("circuits", name, impl, compile_s=runner.compile_s, **fields, **measure(runner.run, cfg.repeat))
     return with_floor(r, _floor(cfg, n, dtype, ops))
 

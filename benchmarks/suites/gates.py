@@ -7,14 +7,15 @@ and reports the median time as a multiple of ``floor = 2 * bytes(state) /
 bandwidth``. Gates: a single-qubit dense gate (``h``; also a random ``u3`` with
 ``--full``), a diagonal (``rz``), ``cnot`` and a random dense 2-qubit unitary,
 on the top (0), middle (n//2) and bottom (n-1) wires, complex64 and
-complex128. Peers run the same gate on the same state.
+complex128. Peers run the same gate on the same state. Where the native CPU
+kernels are built, ``qsim pure-JAX`` rows time the XLA kernels beside them.
 """
 
 from __future__ import annotations
 
 import functools
 
-from ..context import SHORT_DTYPE, Case, row, with_floor
+from ..context import PURE_JAX, SHORT_DTYPE, Case, row, with_floor
 from ..ours import QsimRunner
 from ..peers import verify
 from ..timing import measure
@@ -64,6 +65,8 @@ def _case_fn(cfg, name, n, dtype, kind, label, with_peers):
         init = _random_state(n, dtype)
         fields = dict(n=n, dtype=dtype, gate=kind, wire=label, floor_s=cfg.floor_s(n, dtype))
         rows = [_time_qsim(cfg, name, ops, n, dtype, init, fields)]
+        if cfg.native:   # the XLA kernels beside the native ones
+            rows.append(_time_qsim(cfg, name, ops, n, dtype, init, fields, pure_jax=True))
         for peer in (cfg.peers if with_peers else ()):
             if dtype in peer.dtypes:
                 rows.append(_time_peer(cfg, peer, name, ops, n, dtype, init, fields))
@@ -71,9 +74,9 @@ def _case_fn(cfg, name, n, dtype, kind, label, with_peers):
     return run
 
 
-def _time_qsim(cfg, name, ops, n, dtype, init, fields):
-    runner = QsimRunner(ops, n, dtype, init)
-    r = row("gates", name, "qsim", compile_s=runner.compile_s, **fields, **measure(runner.run, cfg.repeat))
+def _time_qsim(cfg, name, ops, n, dtype, init, fields, pure_jax=False):
+    runner = QsimRunner(ops, n, dtype, init, pure_jax=pure_jax)
+    r = row("gates", name, PURE_JAX if pure_jax else "qsim", compile_s=runner.compile_s, **fields, **measure(runner.run, cfg.repeat))
     return with_floor(r, fields["floor_s"])
 
 

@@ -6,7 +6,8 @@ Per layer: RY and RZ on every wire, then a CNOT chain (written once, with
 process compiles (timed apart) and times value-and-grad (the first of each
 (n, L), backprop, also the forward pass), and reports its peak memory (see
 `benchmarks.memory`); ``ratio`` is value-and-grad over forward. PennyLane
-lightning's adjoint runs beside it, also in its own process.
+lightning's adjoint and TensorCircuit-NG's jitted backprop run beside it, each
+in its own process (checked against qsim's gradient first).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 
 import numpy as np
 
-from ..context import SHORT_DTYPE, Case, row, with_floor
+from ..context import PURE_JAX, SHORT_DTYPE, Case, row, with_floor
 from ..memory import baseline, run_isolated
 from ..peers import check_same
 from ..timing import block, compile_jit, measure
@@ -50,6 +51,10 @@ def cases(cfg) -> list[Case]:
             for diff in diffs_for(cfg, n, layers):
                 name = f"hea n={n} L={layers} {diff} {SHORT_DTYPE[dtype]}"
                 out.append(Case("gradients", name, _qsim_fn(cfg, name, n, layers, diff, dtype)))
+            if cfg.native and (cfg.full or cfg.qubits or cfg.depths):   # XLA kernels beside native
+                name = f"hea n={n} L={layers} adjoint {SHORT_DTYPE[dtype]}"
+                out.append(Case("gradients", name + " (pure-JAX)",
+                                _qsim_fn(cfg, name, n, layers, "adjoint", dtype, pure_jax=True)))
             if any(hasattr(p, "hea_value_and_grad") for p in cfg.peers):
                 name = f"hea n={n} L={layers} adjoint {SHORT_DTYPE[dtype]}"   # the row's case: beside qsim's
                 out.append(Case("gradients", name + " (peers)", _peers_fn(cfg, name, n, layers, dtype)))
@@ -68,34 +73,45 @@ def _cost(n, diff):
     return cost
 
 
-def qsim_case(n: int, layers: int, diff: str, dtype: str, repeat: int, forward: bool = True) -> dict:
+def qsim_case(n: int, layers: int, diff: str, dtype: str, repeat: int, forward: bool = True,
+              pure_jax: bool = False) -> dict:
     """Compile and time value-and-grad (and, with ``forward``, the forward pass) of the HEA.
 
     Run in a fresh process; returns timings, compile times, the value and the first gradients.
+    ``pure_jax``: trace with the XLA kernels even where the native ones are built.
     """
+    import contextlib
+
     import jax
     import jax.numpy as jnp
+    from qsim._backend import pure_jax as pure_kernels
 
     cost = _cost(n, diff)
     w = jnp.asarray(hea_weights(n, layers), jnp.finfo(dtype).dtype)
-    vg, t_vg = compile_jit(jax.value_and_grad(lambda w: cost(w, dtype)), w)
+    with pure_kernels() if pure_jax else contextlib.nullcontext():
+        vg, t_vg = compile_jit(jax.value_and_grad(lambda w: cost(w, dtype)), w)
+        if forward:
+            fwd, t_f = compile_jit(lambda w: cost(w, dtype), w)
     out = {"compile_s": t_vg["compile_s"], **measure(lambda: block(vg(w)), repeat)}
     if forward:
-        fwd, t_f = compile_jit(lambda w: cost(w, dtype), w)
         out.update(forward_compile_s=t_f["compile_s"], forward_s=measure(lambda: block(fwd(w)), repeat)["time_s"])
     value, grad = vg(w)
     out.update(value=float(value), grad=np.asarray(grad).ravel().tolist()[:8])
     return out
 
 
-def lightning_case(n: int, layers: int, dtype: str, repeat: int, threads: int) -> dict:
-    """Time lightning's adjoint value-and-grad of the HEA (run in a fresh process)."""
+def peer_case(peer: str, n: int, layers: int, dtype: str, repeat: int, threads: int) -> dict:
+    """Time a peer's value-and-grad of the HEA (run in a fresh process): lightning's adjoint,
+    TensorCircuit's jitted backprop (its compile time reported apart)."""
     from ..peers import load
 
-    (peer,), _ = load(["lightning"], threads)
-    vg = peer.hea_value_and_grad(n, layers, dtype)
+    (p,), _ = load([peer], threads)
+    vg = p.hea_value_and_grad(n, layers, dtype)
     w = hea_weights(n, layers)
+    vg(w)   # warm-up
     out = measure(lambda: vg(w), repeat)
+    if hasattr(vg, "compile_s"):
+        out["compile_s"] = vg.compile_s
     value, grad = vg(w)
     out.update(value=value, grad=grad.ravel().tolist()[:8])
     return out
@@ -141,24 +157,28 @@ def _finish(suite_row, result, forward_s=None):
     return with_floor(suite_row, suite_row.get("floor_s"))
 
 
-def _qsim_fn(cfg, name, n, layers, diff, dtype):
+def _qsim_fn(cfg, name, n, layers, diff, dtype, pure_jax=False):
     def run():
         fields = _fields(cfg, n, layers, dtype, diff)
         if _too_big(n, layers, dtype, diff):
             return [row("gradients", name, "qsim", note="skipped: backprop would save more than half the RAM",
                         **fields)]
         key = ("hea forward", n, layers, dtype)   # the forward pass is timed once per (n, L), with backprop
-        kwargs = dict(n=n, layers=layers, diff=diff, dtype=dtype, repeat=cfg.repeat, forward=key not in cfg.checks)
+        forward = key not in cfg.checks and not pure_jax
+        kwargs = dict(n=n, layers=layers, diff=diff, dtype=dtype, repeat=cfg.repeat, forward=forward,
+                      pure_jax=pure_jax)
         result = _isolated(cfg, "benchmarks.suites.gradients:qsim_case", kwargs)
         if result.get("forward_s"):
             cfg.checks[key] = result["forward_s"]
-        return [_finish(row("gradients", name, "qsim", **fields), result, cfg.checks.get(key))]
+        impl = PURE_JAX if pure_jax else "qsim"
+        forward_s = None if pure_jax else cfg.checks.get(key)   # ratio only against its own kernels
+        return [_finish(row("gradients", name, impl, **fields), result, forward_s)]
     return run
 
 
-def _check_lightning(cfg, peer, dtype):
-    """Lightning's value and gradient against qsim's adjoint on a small case (once)."""
-    key = ("lightning hea", dtype)
+def _check_peer(cfg, peer, dtype):
+    """A peer's HEA value and gradient against qsim's adjoint on a small case (once per peer)."""
+    key = (peer.name, "hea", dtype)
     if key not in cfg.checks:
         import jax
         import jax.numpy as jnp
@@ -170,7 +190,7 @@ def _check_lightning(cfg, peer, dtype):
         theirs = peer.hea_value_and_grad(n, layers, dtype)(w)
         try:
             flat = lambda vg: np.concatenate([[vg[0]], np.ravel(vg[1])])
-            check_same(flat(ours), flat(theirs), dtype, "lightning HEA value and gradient")
+            check_same(flat(ours), flat(theirs), dtype, f"{peer.name} HEA value and gradient")
             cfg.checks[key] = None
         except AssertionError as err:
             cfg.checks[key] = f"NOT TIMED, {err}"
@@ -182,13 +202,14 @@ def _peers_fn(cfg, name, n, layers, dtype):
         rows = []
         for peer in [p for p in cfg.peers if hasattr(p, "hea_value_and_grad")]:
             fields = _fields(cfg, n, layers, dtype, "adjoint")
-            note = _check_lightning(cfg, peer, dtype)
+            note = _check_peer(cfg, peer, dtype)
             if note:
                 cfg.note(f"{peer.name} gradients: {note}")
                 rows.append(row("gradients", name, peer.name, note=note, **fields))
                 continue
-            kwargs = dict(n=n, layers=layers, dtype=dtype, repeat=cfg.repeat, threads=cfg.threads)
-            result = _isolated(cfg, "benchmarks.suites.gradients:lightning_case", kwargs)
+            kwargs = dict(peer=peer.name, n=n, layers=layers, dtype=dtype, repeat=cfg.repeat,
+                          threads=cfg.threads)
+            result = _isolated(cfg, "benchmarks.suites.gradients:peer_case", kwargs)
             rows.append(_finish(row("gradients", name, peer.name, **fields), result))
         return rows
     return run

@@ -1,0 +1,260 @@
+"""Native whole-program calls (csrc/program.cpp, `qsim._native.apply_program`) against references.
+
+References: dense ``2^n x 2^n`` operators built with ``np.kron`` (tests/test_native.py's
+helpers) multiplied in numpy, float64 finite differences for the coefficient
+cotangents, and the per-gate native kernels. Tolerances: 1e-5 (complex64),
+1e-10 (complex128), scaled by the reference's magnitude for gradients.
+"""
+
+from __future__ import annotations
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import qsim  # noqa: E402
+from qsim import _backend, _native, _scan, _simulate  # noqa: E402
+
+from test_native import (DTYPES, assert_close, full_operator, perm_matrix,  # noqa: E402
+                          random_state, random_unitary)
+
+pytestmark = pytest.mark.skipif(
+    not _native.available(), reason=f"native kernels unavailable: {_native.why_unavailable()}")
+
+
+def random_program(rng, n, steps, phases=None):
+    """``(code, coefs (complex128), dense operator)`` of random dense/controlled/diagonal/perm steps.
+
+    ``phases`` (a list) receives, per coefficient, a real direction that keeps every step unitary
+    when the coefficients are multiplied by ``exp(1j * theta * direction)`` (a phase per column).
+    """
+    code, flat, offset, total = [], [], 0, np.eye(2**n, dtype=complex)
+    for _ in range(steps):
+        kind = rng.choice(["dense", "controlled", "diagonal", "permutation"])
+        k = int(rng.integers(1, 4 if kind == "controlled" else 6))
+        wires = [int(w) for w in rng.permutation(n)]
+        targets = tuple(wires[:k])
+        controls = tuple(wires[k:k + int(rng.integers(1, 3))]) if kind in ("controlled", "permutation") else ()
+        if kind == "diagonal":
+            d = np.exp(1j * rng.uniform(0, 2 * np.pi, 2**k))
+            code += _native.encode_step(_native.DIAGONAL, targets, (), None, offset)
+            flat.append(d)
+            op = np.diag(d)
+        elif kind == "permutation":
+            perm = tuple(int(p) for p in rng.permutation(2**k))
+            code += _native.encode_step(_native.PERMUTATION, targets, controls, perm, offset)
+            op = perm_matrix(perm)
+        else:
+            op = random_unitary(rng, k)
+            code += _native.encode_step(_native.DENSE, targets, controls, None, offset)
+            flat.append(op.reshape(-1))
+        if kind != "permutation":
+            offset += flat[-1].size
+            if phases is not None:
+                phi = rng.normal(size=2**k)
+                phases.append(phi if kind == "diagonal" else np.tile(phi, 2**k))
+        total = full_operator(n, op, targets, controls) @ total
+    return tuple(code), np.concatenate(flat), total
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_inverse_transpose_against_kron(dtype):
+    rng = np.random.default_rng(1)
+    n = 7
+    code, coefs, total = random_program(rng, n, 60)
+    x = random_state(rng, n, np.complex128)
+    c = jnp.asarray(coefs.astype(dtype))
+    xs = jnp.asarray(x.astype(dtype))
+    fwd, inv = jax.jit(lambda s, c: (_native.apply_program(s, c, code),
+                                     _native.apply_program(s, c, code, inverse=True)))(xs, c)
+    assert_close(fwd, total @ x, dtype, scale=float(np.abs(x).max()) * 4)
+    assert_close(inv, total.conj().T @ x, dtype, scale=float(np.abs(x).max()) * 4)
+    # the state cotangent of the forward (constant coefficients) is U^T g
+    g = random_state(rng, n, np.complex128)
+    _, vjp = jax.vjp(lambda s: _native.apply_program(s, c, code), xs)
+    assert_close(vjp(jnp.asarray(g.astype(dtype)))[0], total.T @ g, dtype, scale=float(np.abs(g).max()) * 4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vmap_state_and_coefficients(dtype):
+    rng = np.random.default_rng(2)
+    n = 6
+    code, coefs, _ = random_program(rng, n, 25)
+    xs = jnp.asarray(random_state(rng, n, dtype, batch=(3,)))
+    cs = jnp.asarray(np.stack([coefs, coefs.conj(), coefs * 1j]).astype(dtype))
+    f = jax.jit(lambda s, c: _native.apply_program(s, c, code))
+    one = jax.vmap(f, in_axes=(0, None))(xs, cs[0])
+    both = jax.vmap(f)(xs, cs)
+    for b in range(3):
+        assert_close(one[b], f(xs[b], cs[0]), dtype)
+        assert_close(both[b], f(xs[b], cs[b]), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_coefficient_gradient_against_finite_differences(dtype):
+    """d/dtheta of <psi|Z0|psi> where coefficients depend on theta, against float64 FD and the
+    per-gate native kernels; also the adjoint sweep's (x, g_x, ct) outputs."""
+    rng = np.random.default_rng(3)
+    n = 5
+    phases = []
+    code, coefs, _ = random_program(rng, n, 20, phases)
+    x = jnp.asarray(random_state(rng, n, np.complex128) / 4)
+    dirs = jnp.asarray(np.concatenate(phases))   # unitary steps: the sweep un-applies with U^dagger
+    sign = jnp.asarray(1 - 2 * ((np.arange(2**n) >> (n - 1)) & 1), jnp.float64)
+
+    def f(theta, dt):
+        c = (jnp.asarray(coefs) * jnp.exp(1j * theta * dirs)).astype(dt)
+        psi = _native.apply_program(x.astype(dt), c, code)
+        return jnp.sum(sign * jnp.abs(psi) ** 2).astype(jnp.float64)
+
+    g = jax.jit(jax.grad(lambda t: f(t, dtype)))(0.3)
+    eps = 1e-6
+    fd = (f(0.3 + eps, jnp.complex128) - f(0.3 - eps, jnp.complex128)) / (2 * eps)
+    assert abs(float(g) - float(fd)) <= (2e-4 if dtype == np.complex64 else 1e-7) * max(1, abs(float(fd)))
+
+    # the sweep recovers the input and gives U^T g (coefficient ct checked through grad above)
+    c = jnp.asarray(coefs.astype(dtype))
+    y = _native.apply_program(x.astype(dtype), c, code)
+    ct_y = jnp.asarray(random_state(rng, n, dtype))
+    x_back, g_x, ct = _native.program_adjoint(code, c, y, ct_y)
+    _, vjp = jax.vjp(lambda s, cc: _native.apply_program(s, cc, code), x.astype(dtype), c)
+    want_gx, want_ct = vjp(ct_y)
+    assert_close(x_back, x, dtype)
+    assert_close(g_x, want_gx, dtype, scale=4)
+    assert_close(ct, want_ct, dtype, scale=float(jnp.abs(want_ct).max()))
+
+
+def random_fused(rng, n, steps, phases):
+    """Fused steps (blocks multiplied out by the kernel) with random dense, controlled, diagonal and
+    permutation members: ``(code, coefs, dense operator)``; ``phases`` as in `random_program`."""
+    code, flat, offset, total = [], [], 0, np.eye(2**n, dtype=complex)
+    for _ in range(steps):
+        K = int(rng.integers(2, 5))
+        wires = tuple(int(w) for w in rng.permutation(n)[:K])
+        diagonal = rng.random() < 0.25
+        members, block = [], np.eye(2**K, dtype=complex)
+        for _ in range(int(rng.integers(1, 6))):
+            pos = [int(q) for q in rng.permutation(K)]
+            kind = "diagonal" if diagonal else rng.choice(["dense", "controlled", "diagonal", "permutation"])
+            k = int(rng.integers(1, K + 1)) if kind != "controlled" else int(rng.integers(1, K))
+            t = tuple(pos[:k])
+            c = tuple(pos[k:k + 1]) if kind in ("controlled", "permutation") and k < K else ()
+            if kind == "diagonal":
+                m = np.exp(1j * rng.uniform(0, 2 * np.pi, 2**k))
+                members.append(_native.encode_step(_native.DIAGONAL, t, (), None, offset))
+                flat.append(m)
+                phases.append(rng.normal(size=2**k))
+                op = np.diag(m)
+            elif kind == "permutation":
+                perm = tuple(int(p) for p in rng.permutation(2**k))
+                members.append(_native.encode_step(_native.PERMUTATION, t, c, perm, offset))
+                op = perm_matrix(perm)
+            else:
+                op = random_unitary(rng, k)
+                members.append(_native.encode_step(_native.DENSE, t, c, None, offset))
+                flat.append(op.reshape(-1))
+                phases.append(np.tile(rng.normal(size=2**k), 2**k))
+            offset += 0 if kind == "permutation" else flat[-1].size
+            block = full_operator(K, op, t, c) @ block
+        code += _native.encode_fused(wires, members, diagonal)
+        total = full_operator(n, block, wires) @ total
+    coefs = np.concatenate(flat) if flat else np.zeros(1)
+    return tuple(code), coefs, total
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_steps_against_kron_and_finite_differences(dtype):
+    rng = np.random.default_rng(6)
+    n = 6
+    phases = []
+    code, coefs, total = random_fused(rng, n, 12, phases)
+    x = random_state(rng, n, np.complex128) / 4
+    c = jnp.asarray(coefs.astype(dtype))
+    fwd, inv = jax.jit(lambda s, c: (_native.apply_program(s, c, code),
+                                     _native.apply_program(s, c, code, inverse=True)))(
+        jnp.asarray(x.astype(dtype)), c)
+    assert_close(fwd, total @ x, dtype)
+    assert_close(inv, total.conj().T @ x, dtype)
+
+    dirs = jnp.asarray(np.concatenate(phases))
+    sign = jnp.asarray(1 - 2 * ((np.arange(2**n) >> (n - 2)) & 1), jnp.float64)
+
+    def f(theta, dt):
+        cc = (jnp.asarray(coefs) * jnp.exp(1j * theta * dirs)).astype(dt)
+        psi = _native.apply_program(jnp.asarray(x).astype(dt), cc, code)
+        return jnp.sum(sign * jnp.abs(psi) ** 2).astype(jnp.float64)
+
+    g = jax.jit(jax.grad(lambda t: f(t, dtype)))(0.7)
+    eps = 1e-6
+    fd = (f(0.7 + eps, jnp.complex128) - f(0.7 - eps, jnp.complex128)) / (2 * eps)
+    assert abs(float(g) - float(fd)) <= (2e-4 if dtype == np.complex64 else 1e-7) * max(1, abs(float(fd)))
+
+
+def test_errors_from_the_kernel():
+    s = jnp.zeros(2**4, jnp.complex64).at[0].set(1)
+    bad_wire = _native.encode_step(_native.DENSE, (4,), (), None, 0)
+    with pytest.raises(Exception, match="wire out of range"):
+        jax.block_until_ready(_native.apply_program(s, jnp.eye(2, dtype=s.dtype).reshape(-1), bad_wire))
+    short = _native.encode_step(_native.DENSE, (0, 1), (), None, 0)
+    with pytest.raises(Exception, match="offset out of range"):
+        jax.block_until_ready(_native.apply_program(s, jnp.ones(4, s.dtype), short))
+    outside = _native.encode_fused((0, 1), [_native.encode_step(_native.DENSE, (2,), (), None, 0)])
+    with pytest.raises(Exception, match="inside the block"):
+        jax.block_until_ready(_native.apply_program(s, jnp.ones(4, s.dtype), outside))
+
+
+# ------------------------------------------------------- through Circuit ------
+
+def _qcbm_like(n, angles):
+    c = qsim.Circuit(n, dtype="complex128")
+    i = 0
+    for w in range(n):
+        c.rx(w, angles[i]).rz(w, angles[i + 1])
+        i += 2
+    for _ in range(4):
+        for w in range(n - 1):
+            c.cnot(w, w + 1)
+        for w in range(n):
+            c.rz(w, angles[i]).rx(w, angles[i + 1]).crz(w, (w + 2) % n, angles[i + 2])
+            i += 3
+    return c
+
+
+def test_long_concrete_circuit_runs_as_one_native_program():
+    """A concrete 98-gate circuit is lowered to a single ProgramOp; its state matches the
+    dense product of its gates (built from the per-gate matrices in numpy)."""
+    n = 5
+    angles = np.random.default_rng(4).uniform(0, 2 * np.pi, 2 * n + 4 * 3 * n)
+    c = _qcbm_like(n, angles)
+    program, _, _ = _simulate._prepared(c)
+    assert [type(op).__name__ for op in program] == ["ProgramOp"]
+    ref = np.zeros(2**n, complex)
+    ref[0] = 1
+    for op, p in zip(*c.program):
+        m = np.asarray(qsim._gates.full_matrix(op.gate, p, jnp.complex128))
+        ref = full_operator(n, m, op.wires) @ ref
+    np.testing.assert_allclose(np.asarray(c.state()), ref, atol=1e-10)
+
+
+def test_traced_circuit_gradients_native_program_vs_per_gate():
+    """Traced parameters: runs of gates become native programs (to_native); value and gradient
+    equal the pure-JAX kernels' for backprop and adjoint (complex128, 1e-10)."""
+    n = 5
+    angles = jnp.asarray(np.random.default_rng(5).uniform(0, 2 * np.pi, 2 * n + 4 * 3 * n))
+    obs = qsim.Z(0) + 0.5 * qsim.X(2)
+    lowered = _scan.to_native(*_qcbm_like(n, angles).program, jnp.complex128)[0]
+    assert all(type(op).__name__ == "ProgramOp" for op in lowered)
+
+    def cost(a, diff):
+        return _qcbm_like(n, a).expectation(obs, diff=diff)
+
+    got = {d: jax.jit(jax.value_and_grad(lambda a, d=d: cost(a, d)))(angles) for d in ("backprop", "adjoint")}
+    with _backend.pure_jax():   # the pure-JAX kernels, traced afresh (the choice is in the cache key)
+        ref = jax.jit(jax.value_and_grad(lambda a: cost(a, "backprop")))(angles)
+    for d, (v, g) in got.items():
+        assert abs(float(v) - float(ref[0])) < 1e-10, d
+        np.testing.assert_allclose(np.asarray(g), np.asarray(ref[1]), atol=1e-10, err_msg=d)
