@@ -343,17 +343,50 @@ def encode_fused(wires, members, diagonal=False) -> tuple[int, ...]:
     return rec + tuple(x for m in members for x in m)
 
 
+# Batching: the kernels take states with leading batch dimensions and coefficients
+# either shared (no batch) or one row per state. A custom vmap rule keeps shared
+# coefficients shared (vmapping over inputs only must not copy every gate matrix
+# per sample) and broadcasts an unbatched state when the coefficients are batched.
+def _batched(raw, n_states):
+    f = jax.custom_batching.custom_vmap(raw)
+
+    @f.def_vmap
+    def rule(axis_size, in_batched, *args):
+        if not any(in_batched):
+            return raw(*args), False
+        states = [a if b else jnp.broadcast_to(a, (axis_size,) + a.shape)
+                  for a, b in zip(args[:n_states], in_batched[:n_states])]
+        out = raw(*states, *args[n_states:])
+        return out, jax.tree.map(lambda _: True, out)
+
+    return f
+
+
+@functools.lru_cache(maxsize=256)
+def _program_fn(code, mode):
+    def raw(state, coefs):
+        return jax.ffi.ffi_call("qsim_native_program", _like(state), vmap_method="broadcast_all",
+                                input_output_aliases={0: 0})(
+            state, coefs, code=np.asarray(code, np.int64), mode=np.int64(mode))
+    return _batched(raw, 1)
+
+
+@functools.lru_cache(maxsize=256)
+def _program_vjp_fn(code, want_ct):
+    def raw(y, g, coefs):
+        ct = jax.ShapeDtypeStruct(y.shape[:-1] + coefs.shape[-1:], y.dtype)
+        return jax.ffi.ffi_call("qsim_native_program_vjp", (_like(y), _like(g), ct),
+                                vmap_method="broadcast_all", input_output_aliases={0: 0, 1: 1})(
+            y, g, coefs, code=np.asarray(code, np.int64), want_ct=np.int64(want_ct))
+    return _batched(raw, 2)
+
+
 def _program_call(state, coefs, code, mode):
-    return jax.ffi.ffi_call("qsim_native_program", _like(state), vmap_method="broadcast_all",
-                            input_output_aliases={0: 0})(
-        state, coefs, code=np.asarray(code, np.int64), mode=np.int64(mode))
+    return _program_fn(code, mode)(state, coefs)
 
 
 def _program_vjp_call(y, g, coefs, code, want_ct):
-    ct = jax.ShapeDtypeStruct(y.shape[:-1] + coefs.shape[-1:], y.dtype)
-    return jax.ffi.ffi_call("qsim_native_program_vjp", (_like(y), _like(g), ct),
-                            vmap_method="broadcast_all", input_output_aliases={0: 0, 1: 1})(
-        y, g, coefs, code=np.asarray(code, np.int64), want_ct=np.int64(want_ct))
+    return _program_vjp_fn(code, int(want_ct))(y, g, coefs)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))

@@ -62,6 +62,7 @@ class JaxRunner(Runner):
 class TensorCircuitPeer(Peer):
     name = "tensorcircuit"
     dist = "tensorcircuit-ng"
+    hea_compile_heavy = True   # jit(value_and_grad) of an unrolled circuit: 66 s at n=12, L=4 here
 
     def describe(self):
         return f"tensorcircuit-ng {self.version()} (jax backend, jit, state donated)"

@@ -197,10 +197,29 @@ def _check_peer(cfg, peer, dtype):
     return cfg.checks[key]
 
 
+HEAVY_MAX_LAYERS = 10   # peers whose value-and-grad compile grows with depth (minutes at L=32)
+
+
+def _peers_for(cfg, layers):
+    """Peers with an HEA gradient; compile-heavy ones (TensorCircuit) only in explicit or
+    --full runs and up to `HEAVY_MAX_LAYERS` layers."""
+    out = []
+    for p in cfg.peers:
+        if not hasattr(p, "hea_value_and_grad"):
+            continue
+        if getattr(p, "hea_compile_heavy", False) and (
+                layers > HEAVY_MAX_LAYERS or not (cfg.full or cfg.qubits or cfg.depths)):
+            cfg.note(f"{p.name} gradients: skipped at L={layers} (its jit(value_and_grad) compiles "
+                     f"for minutes; runs with --qubits/--depth or --full, L <= {HEAVY_MAX_LAYERS})")
+            continue
+        out.append(p)
+    return out
+
+
 def _peers_fn(cfg, name, n, layers, dtype):
     def run():
         rows = []
-        for peer in [p for p in cfg.peers if hasattr(p, "hea_value_and_grad")]:
+        for peer in _peers_for(cfg, layers):
             fields = _fields(cfg, n, layers, dtype, "adjoint")
             note = _check_peer(cfg, peer, dtype)
             if note:
