@@ -227,11 +227,6 @@ ffi::Error DiagonalVjp(ffi::AnyBuffer g, ffi::AnyBuffer x, ffi::AnyBuffer d,
 }  // namespace
 
 // The library is built with hidden visibility; these are its only exports.
-#if defined(_WIN32)
-#define QSIM_EXPORT extern "C" __declspec(dllexport)
-#else
-#define QSIM_EXPORT extern "C" __attribute__((visibility("default")))
-#endif
 QSIM_EXPORT XLA_FFI_Error* qsim_native_dense(XLA_FFI_CallFrame* call_frame);
 QSIM_EXPORT XLA_FFI_Error* qsim_native_diagonal(XLA_FFI_CallFrame* call_frame);
 QSIM_EXPORT XLA_FFI_Error* qsim_native_permutation(XLA_FFI_CallFrame* call_frame);

@@ -55,16 +55,22 @@ struct Step {
   const int64_t* controls;
   const int64_t* perm;        // permutation steps only
   std::vector<Step> members;  // fused steps only (positions in the block)
+  // members only, filled once at parse time (see member_layout):
+  int nb;                                 // rows of the block where targets are 0, controls 1
+  int64_t bases[1 << qn::kMaxTargets];    // those rows
+  int64_t pat[1 << qn::kMaxTargets];      // offset of each target pattern a
 };
 
 ffi::Error invalid(const std::string& what) { return ffi::Error::InvalidArgument(what); }
+
+void member_layout(Step* m, int64_t K);
 
 // Parses one record at p (member: inside a fused block of `block` positions, else block = 0).
 ffi::Error parse_one(const char* fn, const int64_t*& p, const int64_t* end, int64_t total,
                      int64_t block, Step* out) {
   const std::string where(fn);
   if (end - p < 4) return invalid(where + ": truncated step record");
-  Step s{p[0], p[1], p[2], p[3], nullptr, nullptr, nullptr, {}};
+  Step s{p[0], p[1], p[2], p[3], nullptr, nullptr, nullptr, {}, 0, {}, {}};
   const bool fused = s.kind == kFusedDense || s.kind == kFusedDiagonal;
   if (s.kind < kDense || s.kind > kFusedDiagonal || (fused && block)) {
     return invalid(where + ": bad step kind");
@@ -104,6 +110,7 @@ ffi::Error parse_one(const char* fn, const int64_t*& p, const int64_t* end, int6
     }
   }
   p += len;
+  if (block) member_layout(&s, block);
   if (fused) {
     if (end - p < 1) return invalid(where + ": truncated step record");
     const int64_t r = *p++;
@@ -142,21 +149,21 @@ inline int64_t bit_of(int64_t q, int64_t K) { return int64_t(1) << (K - 1 - q); 
 
 // Row indices where the member's targets are 0 and its controls 1, and the
 // offset of each target pattern a (a's first bit = the member's first target).
-void member_layout(const Step& m, int64_t K, std::vector<int64_t>* bases, int64_t* pat) {
-  const int64_t dim = int64_t(1) << K, mdim = int64_t(1) << m.k;
+void member_layout(Step* m, int64_t K) {
+  const int64_t dim = int64_t(1) << K, mdim = int64_t(1) << m->k;
   int64_t tmask = 0, cmask = 0;
-  for (int64_t i = 0; i < m.k; ++i) tmask |= bit_of(m.targets[i], K);
-  for (int64_t i = 0; i < m.nc; ++i) cmask |= bit_of(m.controls[i], K);
-  bases->clear();
+  for (int64_t i = 0; i < m->k; ++i) tmask |= bit_of(m->targets[i], K);
+  for (int64_t i = 0; i < m->nc; ++i) cmask |= bit_of(m->controls[i], K);
+  m->nb = 0;
   for (int64_t i = 0; i < dim; ++i) {
-    if ((i & tmask) == 0 && (i & cmask) == cmask) bases->push_back(i);
+    if ((i & tmask) == 0 && (i & cmask) == cmask) m->bases[m->nb++] = i;
   }
   for (int64_t a = 0; a < mdim; ++a) {
     int64_t off = 0;
-    for (int64_t i = 0; i < m.k; ++i) {
-      if ((a >> (m.k - 1 - i)) & 1) off |= bit_of(m.targets[i], K);
+    for (int64_t i = 0; i < m->k; ++i) {
+      if ((a >> (m->k - 1 - i)) & 1) off |= bit_of(m->targets[i], K);
     }
-    pat[a] = off;
+    m->pat[a] = off;
   }
 }
 
@@ -188,11 +195,10 @@ void member_matrix(const Step& m, const R* row, bool transpose, C* M) {
 // B <- emb(M) B for a K-qubit block B (dim x dim, row-major); M from member_matrix.
 void left_apply(const Step& m, const C* M, int64_t K, C* B) {
   const int64_t dim = int64_t(1) << K, mdim = int64_t(1) << m.k;
-  std::vector<int64_t> bases;
-  int64_t pat[1 << qn::kMaxTargets];
-  member_layout(m, K, &bases, pat);
+  const int64_t* pat = m.pat;
   C v[1 << qn::kMaxTargets];
-  for (int64_t base : bases) {
+  for (int b0 = 0; b0 < m.nb; ++b0) {
+    const int64_t base = m.bases[b0];
     for (int64_t c = 0; c < dim; ++c) {
       for (int64_t a = 0; a < mdim; ++a) v[a] = B[(base | pat[a]) * dim + c];
       for (int64_t a = 0; a < mdim; ++a) {
@@ -215,13 +221,10 @@ void fused_block(const Step& s, const R* row, C* B) {
   C M[1 << (2 * qn::kMaxTargets)];
   if (s.kind == kFusedDiagonal) {
     for (int64_t i = 0; i < dim; ++i) B[i] = 1;
-    std::vector<int64_t> bases;
-    int64_t pat[1 << qn::kMaxTargets];
     for (const Step& m : s.members) {
       member_matrix(m, row, false, M);
-      member_layout(m, s.k, &bases, pat);
-      for (int64_t base : bases) {
-        for (int64_t a = 0; a < (int64_t(1) << m.k); ++a) B[base | pat[a]] *= M[a];
+      for (int b0 = 0; b0 < m.nb; ++b0) {
+        for (int64_t a = 0; a < (int64_t(1) << m.k); ++a) B[m.bases[b0] | m.pat[a]] *= M[a];
       }
     }
     return;
@@ -240,25 +243,23 @@ template <class R>
 void fused_ct(const Step& s, const R* row, const C* ctB, R* ct_row) {
   const int64_t K = s.k, dim = int64_t(1) << K, r = int64_t(s.members.size());
   C M[1 << (2 * qn::kMaxTargets)];
-  std::vector<int64_t> bases;
-  int64_t pat[1 << qn::kMaxTargets];
   if (s.kind == kFusedDiagonal) {
     std::vector<C> emb(size_t(r * dim), C(1));
     for (int64_t j = 0; j < r; ++j) {
       const Step& m = s.members[size_t(j)];
       member_matrix(m, row, false, M);
-      member_layout(m, K, &bases, pat);
-      for (int64_t base : bases) {
-        for (int64_t a = 0; a < (int64_t(1) << m.k); ++a) emb[size_t(j * dim + (base | pat[a]))] = M[a];
+      for (int b0 = 0; b0 < m.nb; ++b0) {
+        for (int64_t a = 0; a < (int64_t(1) << m.k); ++a) {
+          emb[size_t(j * dim + (m.bases[b0] | m.pat[a]))] = M[a];
+        }
       }
     }
     for (int64_t j = 0; j < r; ++j) {
       const Step& m = s.members[size_t(j)];
-      member_layout(m, K, &bases, pat);
       R* dst = ct_row + 2 * m.offset;
-      for (int64_t base : bases) {
+      for (int b0 = 0; b0 < m.nb; ++b0) {
         for (int64_t a = 0; a < (int64_t(1) << m.k); ++a) {
-          const int64_t i = base | pat[a];
+          const int64_t i = m.bases[b0] | m.pat[a];
           C v = ctB[i];
           for (int64_t l = 0; l < r; ++l) {
             if (l != j) v *= emb[size_t(l * dim + i)];
@@ -282,11 +283,12 @@ void fused_ct(const Step& s, const R* row, const C* ctB, R* ct_row) {
   for (int64_t j = r - 1; j >= 0; --j) {
     const Step& m = s.members[size_t(j)];
     const C* Rj = pre.data() + j * dim * dim;
-    member_layout(m, K, &bases, pat);
+    const int64_t* pat = m.pat;
     if (m.kind != kPermutation) {  // ct(M)[a, b] = sum over rest rows of (G R_j^T)[(a, rest), (b, rest)]
       const int64_t mdim = int64_t(1) << m.k;
       R* dst = ct_row + 2 * m.offset;
-      for (int64_t base : bases) {
+      for (int b0 = 0; b0 < m.nb; ++b0) {
+        const int64_t base = m.bases[b0];
         for (int64_t a = 0; a < mdim; ++a) {
           const C* g = G.data() + (base | pat[a]) * dim;
           for (int64_t b = 0; b < mdim; ++b) {
@@ -406,7 +408,7 @@ Step fused_rows(const Step& s, const R* coefs, const Shapes& sh, std::vector<R>*
   }
   *shapes = sh;
   shapes->total = size;
-  Step t{dense ? kDense : kDiagonal, s.k, 0, 0, s.targets, s.controls, nullptr, {}};
+  Step t{dense ? kDense : kDiagonal, s.k, 0, 0, s.targets, s.controls, nullptr, {}, 0, {}, {}};
   return t;
 }
 
@@ -553,11 +555,6 @@ ffi::Error ProgramVjp(ffi::AnyBuffer y, ffi::AnyBuffer g, ffi::AnyBuffer coefs,
 
 }  // namespace
 
-#if defined(_WIN32)
-#define QSIM_EXPORT extern "C" __declspec(dllexport)
-#else
-#define QSIM_EXPORT extern "C" __attribute__((visibility("default")))
-#endif
 QSIM_EXPORT XLA_FFI_Error* qsim_native_program(XLA_FFI_CallFrame* call_frame);
 QSIM_EXPORT XLA_FFI_Error* qsim_native_program_vjp(XLA_FFI_CallFrame* call_frame);
 

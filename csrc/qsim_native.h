@@ -111,4 +111,11 @@ int num_threads();
 
 }  // namespace qsim_native
 
+// Exported symbols (the library is built with hidden visibility).
+#if defined(_WIN32)
+#define QSIM_EXPORT extern "C" __declspec(dllexport)
+#else
+#define QSIM_EXPORT extern "C" __attribute__((visibility("default")))
+#endif
+
 #endif  // QSIM_NATIVE_H_

@@ -34,6 +34,16 @@ def apply_op(c, op, dtype):
         raise ValueError(f"tensorcircuit adapter: no mapping for gate {op.name!r}")
 
 
+def hea_layers(c, w, n: int, layers: int) -> None:
+    """The benchmark's HEA layers on a ``tc.Circuit``: RY, RZ on every wire, then a CNOT chain."""
+    for layer in range(layers):
+        for q in range(n):
+            c.ry(q, theta=w[layer, q, 0])
+            c.rz(q, theta=w[layer, q, 1])
+        for q in range(n - 1):
+            c.cnot(q, q + 1)
+
+
 def set_dtype(dtype: str) -> None:
     """``tc.set_backend("jax")`` and ``tc.set_dtype(dtype)`` without turning ``jax_enable_x64`` off."""
     x64 = jax.config.jax_enable_x64
@@ -87,12 +97,7 @@ class TensorCircuitPeer(Peer):
             c = tc.Circuit(n)
             for q in range(n):
                 c.ry(q, theta=x[q])
-            for layer in range(layers):
-                for q in range(n):
-                    c.ry(q, theta=w[layer, q, 0])
-                    c.rz(q, theta=w[layer, q, 1])
-                for q in range(n - 1):
-                    c.cnot(q, q + 1)
+            hea_layers(c, w, n, layers)
             return jnp.real(sum(c.expectation_ps(z=[q]) for q in range(n)))
 
         return tc.backend.vmap(one)
@@ -104,17 +109,12 @@ class TensorCircuitPeer(Peer):
         """
         set_dtype(dtype)
         real = jnp.finfo(dtype).dtype
-        signs = jnp.asarray(np.array([[1 - 2 * ((j >> (n - 1 - q)) & 1) for j in range(1 << n)]
-                                      for q in range(n)]).sum(0), real)
+        idx = np.arange(1 << n)
+        signs = jnp.asarray(sum(1 - 2 * ((idx >> (n - 1 - q)) & 1) for q in range(n)), real)
 
         def cost(w):
             c = tc.Circuit(n)
-            for layer in range(layers):
-                for q in range(n):
-                    c.ry(q, theta=w[layer, q, 0])
-                    c.rz(q, theta=w[layer, q, 1])
-                for q in range(n - 1):
-                    c.cnot(q, q + 1)
+            hea_layers(c, w, n, layers)
             psi = c.state()
             return jnp.sum(signs * jnp.abs(psi) ** 2)
 

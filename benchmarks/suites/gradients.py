@@ -134,10 +134,11 @@ def _isolated(cfg, target, kwargs):
     return result
 
 
-def _too_big(n, layers, dtype, diff):
+def _too_big(n, layers, dtype, diff, native=False):
+    """Backprop saves a state per native call (one per layer) or, on the XLA kernels, per gate."""
     if diff != "backprop":
         return False
-    saved = n_gates_hea(n, layers) * (1 << n) * np.dtype(dtype).itemsize
+    saved = (layers if native else n_gates_hea(n, layers)) * (1 << n) * np.dtype(dtype).itemsize
     return saved > MEMORY_FRACTION * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
@@ -160,7 +161,7 @@ def _finish(suite_row, result, forward_s=None):
 def _qsim_fn(cfg, name, n, layers, diff, dtype, pure_jax=False):
     def run():
         fields = _fields(cfg, n, layers, dtype, diff)
-        if _too_big(n, layers, dtype, diff):
+        if _too_big(n, layers, dtype, diff, native=cfg.native and not pure_jax):
             return [row("gradients", name, "qsim", note="skipped: backprop would save more than half the RAM",
                         **fields)]
         key = ("hea forward", n, layers, dtype)   # the forward pass is timed once per (n, L), with backprop
