@@ -45,8 +45,10 @@ def pure_jax():
     """Trace with the pure-JAX kernels even where the native ones are loaded.
 
     For side-by-side measurements and cross-checks: circuits traced inside the
-    block use the XLA kernels (the choice is part of the jit cache key, see
-    `kernel_key`), circuits traced outside it are unaffected.
+    block use the XLA kernels (the choice is part of the cache key of qsim's own
+    jitted functions, see `kernel_key`), circuits traced outside it are
+    unaffected. A caller's ``jax.jit(f)`` caches its trace by ``f``: trace a
+    fresh function inside the block.
     """
     before = _PURE[0]
     _PURE[0] = True

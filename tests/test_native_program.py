@@ -258,3 +258,20 @@ def test_traced_circuit_gradients_native_program_vs_per_gate():
     for d, (v, g) in got.items():
         assert abs(float(v) - float(ref[0])) < 1e-10, d
         np.testing.assert_allclose(np.asarray(g), np.asarray(ref[1]), atol=1e-10, err_msg=d)
+
+
+def test_pure_jax_switch_is_part_of_the_cache_key():
+    """A circuit traced inside `pure_jax()` lowers to XLA ops only, even after qsim's own jitted
+    functions have cached the native version (the switch is in their cache key). A user's own
+    ``jax.jit(f)`` caches its trace by ``f``: trace a fresh function inside the block."""
+    def f(a):
+        return qsim.Circuit(3).rx(0, a).cnot(0, 1).rz(2, a).expectation(qsim.Z(1))
+
+    a = jnp.float32(0.3)
+    native = jax.jit(f).lower(a).as_text()
+    v_native = float(jax.jit(f)(a))
+    with _backend.pure_jax():
+        pure = jax.jit(lambda x: f(x)).lower(a).as_text()
+        v_pure = float(jax.jit(lambda x: f(x))(a))
+    assert "qsim_native" in native and "qsim_native" not in pure
+    assert abs(v_pure - v_native) < 1e-6
