@@ -86,6 +86,17 @@ def _rotation(rotation, where):
     return rotation
 
 
+def _rotation_features(c, x, wires, rotation, where):
+    """Checked ``(rotation, wires, x)`` for one rotation per feature on ``wires`` (at most one per wire)."""
+    rotation = _rotation(rotation, where)
+    wires = _wires(c, wires, where)
+    x = _features(x, where)
+    if x.shape[0] > len(wires):
+        raise ValueError(f"{where}: features must have length {len(wires)} or less (one per wire), got length "
+                         f"{x.shape[0]}")
+    return rotation, wires, x
+
+
 def _rotate(c, rotation, wire, angle):
     {"X": c.rx, "Y": c.ry, "Z": c.rz}[rotation](wire, angle)
 
@@ -116,12 +127,7 @@ def angle_embedding(c, x, wires=None, rotation="X"):
     Example: ``angle_embedding(qsim.Circuit(2), jnp.array([0.1, 0.2]), rotation="Y")``
     """
     where = "angle_embedding"
-    rotation = _rotation(rotation, where)
-    wires = _wires(c, wires, where)
-    x = _features(x, where)
-    if x.shape[0] > len(wires):
-        raise ValueError(f"{where}: features must have length {len(wires)} or less (one per wire), got length "
-                         f"{x.shape[0]}")
+    rotation, wires, x = _rotation_features(c, x, wires, rotation, where)
     for i in range(x.shape[0]):
         _rotate(c, rotation, wires[i], x[i])
     return c
@@ -328,12 +334,7 @@ def data_reuploading(c, x, weights, wires=None, rotation="X"):
     Returns: ``c``. Raises: ValueError for wrong shapes.
     """
     where = "data_reuploading"
-    rotation = _rotation(rotation, where)
-    wires = _wires(c, wires, where)
-    x = _features(x, where)
-    if x.shape[0] > len(wires):
-        raise ValueError(f"{where}: features must have length {len(wires)} or less (one per wire), got length "
-                         f"{x.shape[0]}")
+    rotation, wires, x = _rotation_features(c, x, wires, rotation, where)
     weights = _weights(weights, (None, len(wires), 3), where)
 
     def layer(c, w):

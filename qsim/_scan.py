@@ -27,6 +27,7 @@ per gate instead of one XLA kernel per gate and per fused product.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 
@@ -92,10 +93,26 @@ def _assemble(sigs, blocks, dtype, xp):
 
 
 @functools.lru_cache(maxsize=None)
-def _batched_matrix(gate):
-    """Jitted, vmapped ``params -> block`` for one gate definition (compiled once per gate)."""
-    return jax.jit(jax.vmap(lambda *p: gate_matrix(gate, p, jnp.complex64 if not jax.config.read(
-        "jax_enable_x64") else jnp.complex128)))
+def _batched_matrix(gate, dtype):
+    """Jitted, vmapped ``params -> block`` for one gate definition (compiled once per gate and dtype)."""
+    return jax.jit(jax.vmap(lambda *p: gate_matrix(gate, p, dtype)))
+
+
+def _kind_blocks(gate, rows, dtype, xp=jnp):
+    """The blocks of several instances of one non-permutation gate kind, stacked ``(N, ...)``.
+
+    ``rows`` are the instances' parameter tuples. With ``xp=np`` every parameter is concrete and the
+    blocks are computed now (even inside a user's trace) and returned as numpy.
+    """
+    if gate.matrix is user_matrix:
+        return xp.stack([xp.asarray(r[0], dtype) for r in rows])
+    if gate.n_params == 0:
+        m = xp.asarray(gate.matrix() if xp is np else gate_matrix(gate, (), dtype), dtype)
+        return xp.broadcast_to(m, (len(rows),) + m.shape)
+    stacked = [xp.stack([xp.asarray(r[j]) for r in rows]) for j in range(gate.n_params)]
+    with jax.ensure_compile_time_eval() if xp is np else contextlib.nullcontext():
+        out = _batched_matrix(gate, np.dtype(dtype))(*stacked)
+    return np.asarray(out) if xp is np else out
 
 
 def _host_blocks(program, params):
@@ -104,18 +121,12 @@ def _host_blocks(program, params):
     for i, op in enumerate(program):
         by_gate.setdefault(op.gate, []).append(i)
     blocks = [None] * len(program)
+    host = np.complex128 if jax.config.read("jax_enable_x64") else np.complex64
     for gate, idx in by_gate.items():
         if gate.structure == "permutation":
-            m = np.eye(len(gate.perm))[list(gate.perm)]
-            rows = [m] * len(idx)
-        elif gate.matrix is user_matrix:
-            rows = [np.asarray(params[i][0]) for i in idx]
-        elif gate.n_params == 0:
-            rows = [np.asarray(gate.matrix())] * len(idx)
+            rows = [np.eye(len(gate.perm))[list(gate.perm)]] * len(idx)
         else:
-            stacked = [np.stack([np.asarray(params[i][j]) for i in idx]) for j in range(gate.n_params)]
-            with jax.ensure_compile_time_eval():   # evaluated now, even inside a user's trace
-                rows = np.asarray(_batched_matrix(gate)(*stacked))
+            rows = _kind_blocks(gate, [params[i] for i in idx], host, xp=np)
         for i, b in zip(idx, rows):
             blocks[i] = np.asarray(b, np.complex128)
     return blocks
@@ -229,13 +240,7 @@ def _program_coefs(ops, params, dtype):
         kinds.setdefault(g, []).append(i)
     pieces, where, base = [], [None] * len(gates), 0
     for g, idx in kinds.items():
-        if g.matrix is user_matrix:
-            block = jnp.stack([jnp.asarray(gates[i][1][0], dtype) for i in idx])
-        elif g.n_params == 0:
-            block = jnp.broadcast_to(gate_matrix(g, (), dtype), (len(idx),) + gate_matrix(g, (), dtype).shape)
-        else:
-            stacked = [jnp.stack([jnp.asarray(gates[i][1][j]) for i in idx]) for j in range(g.n_params)]
-            block = jax.vmap(lambda *a, g=g: gate_matrix(g, a, dtype))(*stacked)
+        block = _kind_blocks(g, [gates[i][1] for i in idx], dtype)
         flat = block.reshape(len(idx), -1).astype(dtype)
         for q, i in enumerate(idx):
             where[i] = base + q * flat.shape[1] + np.arange(flat.shape[1])
