@@ -72,21 +72,21 @@ def _signature_and_block(op, block):
     return Signature("dense", op.targets, op.controls, None), block
 
 
-def _pad(block, dim, dtype, diagonal, xp):
+def _pad(block, dim, dtype, diagonal):
     if block is None or block.ndim != (1 if diagonal else 2):
-        return xp.zeros((dim,) if diagonal else (dim, dim), dtype)
+        return np.zeros((dim,) if diagonal else (dim, dim), dtype)
     pad = dim - block.shape[0]
-    return xp.pad(block.astype(dtype), (0, pad) if diagonal else ((0, pad), (0, pad)))
+    return np.pad(block.astype(dtype), (0, pad) if diagonal else ((0, pad), (0, pad)))
 
 
-def _assemble(sigs, blocks, dtype, xp):
+def _assemble(sigs, blocks, dtype):
     """One `ScanOp` (and its padded block arrays) from per-step signatures and blocks."""
     branches = tuple(dict.fromkeys(sigs))
     k_max = max(len(s.targets) for s in sigs)
     dim = 1 << k_max
     dtype = np.dtype(dtype)
-    mats = xp.stack([_pad(b, dim, dtype, False, xp) for b in blocks])
-    diags = xp.stack([_pad(b, dim, dtype, True, xp) for b in blocks])
+    mats = np.stack([_pad(b, dim, dtype, False) for b in blocks])
+    diags = np.stack([_pad(b, dim, dtype, True) for b in blocks])
     ids = tuple(branches.index(s) for s in sigs)
     with jax.ensure_compile_time_eval():
         return (ScanOp(branches, ids, k_max),), ((jnp.asarray(mats), jnp.asarray(diags)),)
@@ -176,7 +176,7 @@ def lower_concrete(program, params, dtype, k):
     native = _backend.native_program()
     if native is not None:
         return _encode(native, sigs, mats, dtype)
-    return _assemble(sigs, mats, dtype, xp=np)
+    return _assemble(sigs, mats, dtype)
 
 
 def _encode(native, sigs, blocks, dtype):
