@@ -7,6 +7,7 @@ each suite, prints one table per suite and writes
 
 Example:
   python -m benchmarks --suite gates,circuits --qubits 10:24:2 --dtype complex64 --peers qulacs,lightning
+  python -m benchmarks --suite train --qubits 6,10 --batch 1,32,256 --peers tensorcircuit,pennylane
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import time
 import traceback
 from pathlib import Path
 
-SUITE_NAMES = ("gates", "circuits", "gradients", "compile", "batch", "qasmbench")
+SUITE_NAMES = ("gates", "circuits", "gradients", "compile", "batch", "qasmbench", "train")
+TRAIN_ONLY_PEERS = ("pennylane",)   # PennyLane default.qubit: timed by the train suite only
 DTYPES = ("complex64", "complex128")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
@@ -70,8 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", action="append", help=f"suite(s), repeatable or comma list: all, {', '.join(SUITE_NAMES)}")
     p.add_argument("--qubits", type=parse_range, help="qubit grid START:STOP[:STEP] or list (overrides every suite's)")
     p.add_argument("--depth", type=parse_range, help="layer grid (QCBM/brick-work layers, HEA L), same syntax")
+    p.add_argument("--batch", type=parse_range, help="batch sizes of the train suite (default 1,32; 1,32,256 "
+                   "with --full), same syntax")
     p.add_argument("--dtype", help="complex64, complex128 or both (default: both for gates, complex64 elsewhere)")
-    p.add_argument("--peers", default="all", help="comma list of qulacs,lightning,aer,tensorcircuit,qujax; all; none")
+    p.add_argument("--peers", default="all", help="comma list of qulacs,lightning,aer,tensorcircuit,qujax,pennylane "
+                   "(default.qubit, train suite only); all; none")
     p.add_argument("--repeat", type=int, help="timed calls per case (median reported; default 3, 5 with --full)")
     p.add_argument("--threads", type=int, help="threads for qsim, XLA and every peer (default: all CPUs)")
     p.add_argument("--full", action="store_true", help="bigger grids (gates to n=26, circuits to n=24, ...)")
@@ -92,7 +97,7 @@ def _run_cases(cases, cfg, progress: bool) -> list[dict]:
 
     rows = []
     bar = tqdm(cases, unit="case", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    for case in bar:
+    for index, case in enumerate(bar):
         bar.set_postfix_str(f"{case.suite}: {case.name}"[:60])
         t0 = time.perf_counter()
         try:
@@ -103,17 +108,28 @@ def _run_cases(cases, cfg, progress: bool) -> list[dict]:
                     "note": f"FAILED {type(err).__name__}", "traceback": traceback.format_exc(limit=3)}]
         wall = time.perf_counter() - t0   # the whole case: compiles, checks, peers
         for r in new:
-            r["case_wall_s"] = wall
+            r["case_wall_s"], r["case_index"] = wall, index
             if not progress:   # a log line per result as it comes (a killed run keeps what it printed)
                 print(one_line(r), flush=True)
         rows += new
     return rows
 
 
-def _native_in_use() -> bool:
-    from qsim._backend import native_program
+def split_peers(spec: str) -> tuple[str, list[str]]:
+    """``--peers`` -> (the spec of the peer adapters, the train-only peers asked for).
 
-    return native_program() is not None
+    ``"all"`` includes every train-only peer; ``"pennylane"`` alone leaves no adapter (``"none"``).
+    """
+    names = [s.strip().lower() for s in (spec or "none").split(",") if s.strip()]
+    train = [p for p in TRAIN_ONLY_PEERS if p in names or "all" in names]
+    rest = [s for s in names if s not in TRAIN_ONLY_PEERS]
+    return ",".join(rest) or "none", train
+
+
+def _native_in_use() -> bool:
+    import qsim
+
+    return qsim.Circuit(1).backend.name == "native"
 
 
 def _setup(args, threads_info):
@@ -126,8 +142,10 @@ def _setup(args, threads_info):
 
     mib = args.floor_mib or (512 if jax.default_backend() == "cpu" else 4096)
     bandwidth = measure_bandwidth(mib, threads_info["threads"])
-    peers, notes = peer_lib.load(peer_lib.parse_names(args.peers), threads_info["threads"])
-    cfg = Config(qubits=args.qubits, depths=args.depth, dtypes=_dtypes(args.dtype),
+    adapters, train_peers = split_peers(args.peers)
+    peers, notes = peer_lib.load(peer_lib.parse_names(adapters), threads_info["threads"])
+    cfg = Config(qubits=args.qubits, depths=args.depth, dtypes=_dtypes(args.dtype), batches=args.batch,
+                 train_peers=train_peers,
                  repeat=args.repeat or (5 if args.full else 3), full=args.full, peers=peers,
                  bandwidth=bandwidth, threads=threads_info["threads"], qasm_dir=args.qasm_dir,
                  isolate_memory=not args.no_memory, native=_native_in_use())
@@ -154,7 +172,8 @@ def _banner(meta) -> str:
 
 def _suite_walls(rows) -> dict:
     """Wall seconds per suite (each case counted once)."""
-    cases = {(r["suite"], r["case"], r.get("case_wall_s")) for r in rows if r.get("case_wall_s")}
+    cases = {(r["suite"], r.get("case_index", r["case"]), r.get("case_wall_s")) for r in rows
+             if r.get("case_wall_s")}
     out = {}
     for suite, _, wall in cases:
         out[suite] = out.get(suite, 0.0) + wall
@@ -164,9 +183,13 @@ def _suite_walls(rows) -> dict:
 def _finish(args, cfg, meta, rows, started) -> Path:
     from . import report
     from .suites import compile as compile_suite
+    from .suites import train as train_suite
 
     compile_suite.add_ratios(rows)
+    train_suite.add_ratios(rows)
     report.add_relative(rows)
+    for line in train_suite.summary(rows):
+        cfg.note(line)
     print("\n" + report.format_table(rows))
     for note in cfg.notes:
         print(f"note: {note}")

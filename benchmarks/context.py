@@ -32,8 +32,9 @@ class Case:
 class Config:
     """The run's settings, shared by every suite.
 
-    ``qubits``/``depths``/``dtypes`` are the user's overrides (None: each suite's own
-    grid, quick or ``full``); ``peers`` are loaded adapters; ``bandwidth`` is the
+    ``qubits``/``depths``/``dtypes``/``batches`` are the user's overrides (None: each suite's
+    own grid, quick or ``full``); ``peers`` are loaded adapters (``train_peers``: names of
+    peers that only the train suite runs); ``bandwidth`` is the
     floor's `Bandwidth`; ``checks`` caches peer verifications; ``notes`` collects
     what was skipped and why.
     """
@@ -49,6 +50,8 @@ class Config:
     qasm_dir: Path | None = None
     isolate_memory: bool = True
     native: bool = False        # qsim's native CPU kernels are in use (adds pure-JAX rows)
+    batches: list | None = None  # the user's batch sizes (train suite; None: its own grid)
+    train_peers: list = field(default_factory=list)   # peers only the train suite runs (pennylane)
     notes: list = field(default_factory=list)
     checks: dict = field(default_factory=dict)
 

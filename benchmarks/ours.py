@@ -33,19 +33,15 @@ class QsimRunner:
     name = "qsim"
 
     def __init__(self, ops, n: int, dtype: str, init: np.ndarray, *, fuse=None, pure_jax=False):
-        import contextlib
-
-        from qsim._backend import pure_jax as pure_kernels
-
         k = fusion_arg(fuse)
+        backend = "xla" if pure_jax else "auto"
 
         def step(state):
-            return to_circuit(ops, n, state, dtype=dtype, max_fused_qubits=k).state()
+            return to_circuit(ops, n, state, dtype=dtype, max_fused_qubits=k, backend=backend).state()
 
         # a private copy: the donated buffer is never one the caller holds
         self._state = jnp.asarray(np.array(init, dtype, copy=True))
-        with pure_kernels() if pure_jax else contextlib.nullcontext():   # traced here, once
-            self._step, times = compile_jit(step, self._state, donate=True)
+        self._step, times = compile_jit(step, self._state, donate=True)
         self.compile_s, self.lower_s = times["compile_s"], times["lower_s"]
 
     def run(self) -> None:

@@ -3,7 +3,7 @@
 Each function draws one figure from the rows it understands and returns False
 when there is nothing to draw: time vs qubits for one gate (log scale, the
 bandwidth floor drawn), time vs qubits for whole circuits, peak memory vs
-depth for gradients, compile time vs depth.
+depth for gradients, compile time vs depth, training step time vs qubits.
 """
 
 from __future__ import annotations
@@ -141,4 +141,28 @@ def compile_plot(rows, path, bandwidth) -> bool:
     return _save(fig, path)
 
 
-PLOTS = {"gates": gates_plot, "circuits": circuits_plot, "memory": memory_plot, "compile": compile_plot}
+def train_plot(rows, path, bandwidth) -> bool:
+    """Training step: median step time (top) and first-call compile time (bottom) vs qubits, per
+    library and formulation, one column per batch size."""
+    rows = [r for r in rows if r["suite"] == "train" and r.get("mode") == "step" and r.get("time_s")]
+    if not rows:
+        return False
+    plt = _pyplot()
+    batches = sorted({r["batch"] for r in rows})
+    impls = list(dict.fromkeys(r["impl"] for r in rows))
+    fig, axes = plt.subplots(2, len(batches), figsize=(5 * len(batches), 7.5), squeeze=False)
+    fig.suptitle(f"training step (value and grad), L={'/'.join(str(d) for d in sorted({r['depth'] for r in rows}))}")
+    for col, batch in enumerate(batches):
+        sub = [r for r in rows if r["batch"] == batch]
+        for top, key, label in ((0, "time_s", "step time (s)"), (1, "compile_s", "first call (s)")):
+            ax = axes[top][col]
+            for impl, pts in _series(sub, lambda r: r["impl"], "n", key).items():
+                style = "--" if "adjoint" in impl else "-"
+                ax.plot(*zip(*pts), style, marker="o", color=f"C{impls.index(impl) % 10}", label=impl)
+            ax.set(title=f"batch {batch}", xlabel="qubits", ylabel=label, yscale="log")
+            ax.legend(fontsize=6)
+    return _save(fig, path)
+
+
+PLOTS = {"gates": gates_plot, "circuits": circuits_plot, "memory": memory_plot, "compile": compile_plot,
+         "train": train_plot}

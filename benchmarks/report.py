@@ -18,6 +18,7 @@ _EXTRA = {
     "compile": [("vs min L", lambda r: _num(r.get("ratio"), "x"))],
     "batch": [("samples/s", lambda r: _num(r.get("samples_per_s"), "", 0))],
     "qasmbench": [("parse", lambda r: fmt_time(r.get("parse_s")))],
+    "train": [("vs TC", lambda r: _num(r.get("vs_tc"), "x"))],
 }
 
 

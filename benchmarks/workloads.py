@@ -107,11 +107,11 @@ def brickwork(n: int, depth: int, rng: np.random.Generator) -> list[Op]:
     return ops
 
 
-def to_circuit(ops, n: int, state=None, *, dtype=None, max_fused_qubits=None):
+def to_circuit(ops, n: int, state=None, *, dtype=None, max_fused_qubits=None, backend="auto"):
     """A `qsim.Circuit` applying ``ops`` to ``state`` (default ``|0...0>``)."""
     import qsim
 
-    c = qsim.Circuit(n, state=state, dtype=dtype, max_fused_qubits=max_fused_qubits)
+    c = qsim.Circuit(n, state=state, dtype=dtype, max_fused_qubits=max_fused_qubits, backend=backend)
     for op in ops:
         if op.name == "unitary":
             c.unitary(op.params[0], op.wires)

@@ -1,5 +1,5 @@
 // AVX2 + FMA kernels (x86-64). This file alone is compiled with -mavx2 -mfma;
-// dispatch.cpp calls it only after __builtin_cpu_supports says the CPU has
+// isa_select.cpp picks it only after __builtin_cpu_supports says the CPU has
 // both, so an older CPU never executes an instruction from here. Everything
 // here is private to this unit (see kernels_generic.inc).
 #include <immintrin.h>

@@ -5,15 +5,19 @@
 // index (wire 0 is the most significant bit). A k-qubit matrix U is 2^k x 2^k,
 // row-major; its first target is the most significant bit of U's index.
 //
-// Layers, each in its own translation unit:
-//   dispatch.cpp   checks arguments, builds the gate Geometry, picks the
-//                  instruction set at run time, splits the work over threads;
-//   isa_scalar.cpp portable kernels (any CPU, any architecture);
-//   isa_avx2.cpp   the same kernels on AVX2 + FMA vectors (x86-64 only,
-//                  compiled with -mavx2 -mfma, only called when the CPU has them);
-//   ffi.cpp        XLA FFI handlers around the functions below.
-// This header is included by all of them: it holds plain data only (no inline
-// functions), so that the AVX2 unit never shares code with the others.
+// Units, one idea each:
+//   jobs.cpp        the C++ API below: checks arguments and splits a gate's
+//                   work into tasks for the thread pool;
+//   geometry.cpp    where a gate's wires sit in the state (Geometry);
+//   isa_select.cpp  the instruction set, chosen at run time;
+//   thread_pool.cpp the worker threads;
+//   isa_scalar.cpp  portable kernels (any CPU, any architecture);
+//   isa_avx2.cpp    the same kernels on AVX2 + FMA vectors (x86-64 only,
+//                   compiled with -mavx2 -mfma, only called when the CPU has them);
+//   ffi_common.*, ffi.cpp, program_*.cpp, fused_block.cpp: the XLA FFI handlers
+//                   (see ffi_common.h and program.h).
+// This header is included by all of them: it holds plain data and declarations
+// only (no inline functions), so that the AVX2 unit never shares code with the others.
 #ifndef QSIM_NATIVE_H_
 #define QSIM_NATIVE_H_
 
@@ -22,7 +26,9 @@
 
 namespace qsim_native {
 
-constexpr int kMaxTargets = 5;       // dense / diagonal / permutation on up to 5 wires
+// Dense / diagonal / permutation on up to this many wires: the one definition
+// (the kernels specialise on every count up to it; messages print it).
+constexpr int kMaxTargets = 5;
 constexpr int kMaxQubits = 62;       // positions must fit an int64 index
 
 // Where a gate's wires sit in the state, for one vector width (2^L complex
@@ -30,7 +36,9 @@ constexpr int kMaxQubits = 62;       // positions must fit an int64 index
 // vectors; targets at positions < L ("low") select lanes inside a vector.
 // Work is split into "groups": one group is the 2^kh vectors that a gate mixes,
 // found by inserting the high-target bits (0) and high-control bits (1) into
-// the group index.
+// the group index. Only build_geometry fills one, so every Geometry has
+// 1 <= k <= kMaxTargets, kh <= k and nt = 2^(k - kh) <= 2^L: the kernels
+// specialise on these counts without checking them again.
 struct Geometry {
   int n;                      // qubits
   int L;                      // log2(complex lanes per vector)
@@ -75,14 +83,32 @@ struct IsaKernels {
                        double* ct_d, int64_t g0, int64_t g1);
 };
 
+// Checks the wires and fills G for vectors of 2^L amplitudes; nullptr or a
+// static message naming the bad argument (geometry.cpp).
+const char* build_geometry(Geometry* G, int n, int L, const int64_t* targets, int k,
+                           const int64_t* controls, int nc);
+
 const IsaKernels<float>* scalar_kernels_f32();
 const IsaKernels<double>* scalar_kernels_f64();
 #if defined(QSIM_HAVE_AVX2)
 const IsaKernels<float>* avx2_kernels_f32();
 const IsaKernels<double>* avx2_kernels_f64();
 #endif
+// The kernels for states of 2^n amplitudes: AVX2 when the CPU has it and the
+// state fills a vector, else scalar (isa_select.cpp).
+template <class R>
+const IsaKernels<R>* kernels_for(int n);
+template <>
+const IsaKernels<float>* kernels_for<float>(int n);
+template <>
+const IsaKernels<double>* kernels_for<double>(int n);
 
-// ---- the public C++ API (dispatch.cpp) --------------------------------------
+// Runs fn(ctx, t) for every t in [0, ntasks) on the process-wide pool, the
+// calling thread included, and returns when all are done (thread_pool.cpp).
+using TaskFn = void (*)(void* ctx, int task);
+void run_tasks(int ntasks, TaskFn fn, void* ctx);
+
+// ---- the public C++ API (jobs.cpp) ------------------------------------------
 // Every function applies the operation to `batch` consecutive states of 2^n
 // amplitudes, in place. `u_stride` / `d_stride` is 0 (one matrix for the whole
 // batch) or the matrix size in complex elements (one matrix per state).

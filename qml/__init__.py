@@ -8,11 +8,12 @@ Public API:
   vqe            variational eigensolver (`minimize`) and the H2 Hamiltonian
   qaoa           QAOA for MaxCut / Ising problems
   grover         Grover search with its closed-form success probability
+  optim          quantum natural gradient (`optim.qng`) as an optax transformation
 
 qml uses only the public API of qsim.
 """
 
-from . import grover, kernels, linen, qaoa, templates, vqe
+from . import grover, kernels, linen, optim, qaoa, templates, vqe
 from .layers import QuantumLayer
 
-__all__ = ["QuantumLayer", "grover", "kernels", "linen", "qaoa", "templates", "vqe"]
+__all__ = ["QuantumLayer", "grover", "kernels", "linen", "optim", "qaoa", "templates", "vqe"]

@@ -89,15 +89,18 @@ def make_spec(where, circuit, n_qubits, weight_shapes, observables, diff, dtype,
     """Validate the layer arguments and return the `LayerSpec`."""
     if not callable(circuit):
         raise TypeError(f"{where}: circuit must be a callable circuit(c, x, w), got {type(circuit).__name__}")
-    if isinstance(n_qubits, bool) or not isinstance(n_qubits, (int, np.integer)) or n_qubits < 1:
+    if isinstance(n_qubits, bool) or not isinstance(n_qubits, (int, np.integer)):
+        raise TypeError(f"{where}: n_qubits must be a positive int, got {n_qubits!r} of type "
+                        f"{type(n_qubits).__name__}")
+    if n_qubits < 1:
         raise ValueError(f"{where}: n_qubits must be a positive int, got {n_qubits!r}")
     if diff not in _DIFF:
         raise ValueError(f"{where}: diff must be one of {_DIFF}, got {diff!r}")
     try:
         cdtype = _DTYPES[np.dtype(jnp.complex64 if dtype is None else dtype)]
     except (KeyError, TypeError):
-        raise ValueError(f"{where}: dtype must be jnp.complex64 or jnp.complex128 (or float32/float64), "
-                         f"got {dtype!r}") from None
+        raise TypeError(f"{where}: dtype must be jnp.complex64 or jnp.complex128 (or float32/float64), "
+                        f"got {dtype!r}") from None
     if n_inputs is not None and (isinstance(n_inputs, bool) or not isinstance(n_inputs, (int, np.integer))
                                  or n_inputs < 1):
         raise ValueError(f"{where}: n_inputs must be a positive int or None, got {n_inputs!r}")

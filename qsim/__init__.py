@@ -5,11 +5,13 @@ are those of OpenQASM 2 ``qelib1.inc`` (Qiskit's definitions); complex64 by
 default, complex128 on request (with ``jax_enable_x64``).
 """
 
-from ._backend import native_status
+from .backends import status as native_status
 from ._circuit import Circuit
 from ._gates import GATES
+from ._metric import metric_tensor
 from ._observables import I, PauliSum, X, Y, Z
-from ._qasm import QasmError, from_qasm
+from .qasm import QasmError, from_qasm
+from ._interop import from_pennylane, from_qiskit
 from ._validate import StateTooLargeError
 
 __all__ = [
@@ -22,7 +24,10 @@ __all__ = [
     "X",
     "Y",
     "Z",
+    "from_pennylane",
     "from_qasm",
+    "from_qiskit",
+    "metric_tensor",
     "native_status",
 ]
 __version__ = "0.1.0"

@@ -1,19 +1,18 @@
-"""The adjoint method: gradients in the memory of a few statevectors, whatever the depth.
+"""The adjoint method: reverse mode in the memory of a few statevectors, whatever the depth.
 
-`run(program, params, state)` is the forward simulation as a `jax.custom_vjp`.
-Its residuals are only the parameters and the FINAL state. The backward pass
-walks the program from the last op to the first; for each op it
+`run(program, params, state, backend)` is the forward simulation as a
+`jax.custom_jvp` whose tangent is a `custom_linear` map: forward mode (``jvp``,
+``jacfwd``) propagates tangents through the gates, and its transpose, which
+reverse mode (``grad``, ``jacrev``) runs, is the adjoint walk of
+`_executor.backward`: from the FINAL state it goes back op by op, un-applying
+each (``psi <- U^dagger psi``) and taking the op's local VJP with the co-state
+``lambda``. The only residuals are the parameters, the initial and the final
+state. The local VJP is gate-agnostic, so fused blocks, user matrices, shared
+parameters and parameters computed from inputs all work; a `RepeatOp` is walked
+with a reverse `lax.scan`, a native program with one native sweep.
 
-1. un-applies the op to the state (``psi <- U^dagger psi``), recovering the op's input;
-2. takes the local VJP of ``(p, psi) -> U(p) psi`` at that input with the
-   co-state ``lambda``: this gives the op's parameter cotangent (for a gate
-   with generator G that is ``2 Re <lambda| dU/dtheta |psi>`` in JAX's complex
-   convention) and the co-state before the op (``U^T lambda``).
-
-The local VJP is gate-agnostic, so fused blocks, user matrices, shared
-parameters and parameters computed from inputs all work: cotangents flow back
-into whatever produced the parameters. A `RepeatOp` is walked with a reverse
-`lax.scan` over its layers, so depth never enters the memory or the program size.
+Derivatives of higher order differentiate the walk itself (plain JAX through
+its ops, the native sweep through its reference), so ``hessian`` is exact.
 """
 
 from __future__ import annotations
@@ -22,63 +21,46 @@ import functools
 
 import jax
 
-from ._ops import RepeatOp, apply, run_program
-from ._scan import ProgramOp, ScanOp, program_adjoint, scan_adjoint
+from . import _linear
+from ._executor import backward, run_program
 
 
-def _step(op, p, psi, lam):
-    """One backward step through ``op``: returns (state before, co-state before, param cotangent)."""
-    if isinstance(op, RepeatOp):
-        return _repeat_step(op, p, psi, lam)
-    if isinstance(op, ScanOp):
-        return scan_adjoint(op, p, psi, lam)
-    if isinstance(op, ProgramOp):
-        return program_adjoint(op, p, psi, lam)
-    psi = apply(op, p, psi, inverse=True)
-    _, vjp = jax.vjp(lambda prm, s: apply(op, prm, s), p, psi)
-    grad, lam = vjp(lam)
-    return psi, lam, grad
+class _Static:
+    """The static half of an adjoint run (hashable: a custom_jvp nondiff argument)."""
+
+    def __init__(self, program, backend):
+        self.program, self.backend = program, backend
+
+    def __hash__(self):
+        return hash((self.program, self.backend))
+
+    def __eq__(self, other):
+        return isinstance(other, _Static) and (self.program, self.backend) == (other.program, other.backend)
 
 
-def backward(program, params, psi, lam):
-    """Walk ``program`` backwards from final state ``psi`` and co-state ``lam``."""
-    grads = []
-    for op, p in reversed(list(zip(program, params))):
-        psi, lam, g = _step(op, p, psi, lam)
-        grads.append(g)
-    return psi, lam, tuple(reversed(grads))
+def run(program, params, state, backend):
+    """The final state of ``program`` from ``state``, differentiated by the adjoint method."""
+    return _run(_Static(program, backend), params, state)
 
 
-def _repeat_step(op: RepeatOp, p, psi, lam):
-    stacked, consts = p
-
-    def body(carry, w):
-        psi, lam = carry
-        layer_params, params_vjp = jax.vjp(lambda w_, c_: op.params_fn(w_, *c_), w, consts)
-        psi, lam, g = backward(op.body, layer_params, psi, lam)
-        gw, gc = params_vjp(g)
-        return (psi, lam), (gw, gc)
-
-    (psi, lam), (gws, gcs) = jax.lax.scan(body, (psi, lam), stacked, reverse=True)
-    gconsts = jax.tree.map(lambda g: g.sum(0), gcs)
-    return psi, lam, (gws, gconsts)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _run(static, params, state):
+    return run_program(static.program, params, state, static.backend)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def run(program, params, state):
-    """Forward simulation whose VJP is the adjoint method (see module docstring)."""
-    return run_program(program, params, state)
+@_run.defjvp
+def _run_jvp(static, primals, tangents):
+    params, state = primals
+    out = _run(static, params, state)
 
+    def forward(res, lin):
+        params, state, _ = res
+        return jax.jvp(lambda p, s: run_program(static.program, p, s, static.backend),
+                       (params, state), lin)[1]
 
-def _fwd(program, params, state):
-    out = run_program(program, params, state)
-    return out, (params, out)
+    def transpose(res, ct):
+        params, _, out = res
+        _, lam, grads = backward(static.program, params, out, ct, static.backend)
+        return grads, lam
 
-
-def _bwd(program, res, ct):
-    params, out = res
-    _, lam, grads = backward(program, params, out, ct)
-    return grads, lam
-
-
-run.defvjp(_fwd, _bwd)
+    return out, _linear.custom_linear(forward, transpose, (params, state, out), tangents)

@@ -1,6 +1,6 @@
 """`Circuit`: a thin builder that records and checks gates, and runs the pure core.
 
-The circuit records a *program* (static op records, see `_ops`) and a matching
+The circuit records a *program* (static op records, see `_ir`) and a matching
 list of parameter tuples (possibly traced). Reading the results (`state`,
 `probs`, `expectation`, `sample`) runs the program through a jitted pure
 function cached on the static records, so eager use does not retrace and a
@@ -17,7 +17,8 @@ import numpy as np
 from . import _simulate
 from ._gates import ALIASES, GATES, GateDef, user_matrix
 from ._observables import PauliSum
-from ._ops import GateOp, RepeatOp
+from . import backends
+from ._ir import GateOp, RepeatOp
 from ._validate import (check_dtype, check_matrix, check_memory, check_n_qubits, check_param,
                         check_wires, is_concrete)
 
@@ -39,14 +40,17 @@ class Circuit:
       dtype: ``jnp.complex64`` (default) or ``jnp.complex128`` (needs ``jax_enable_x64``).
       max_fused_qubits: gates are fused into dense blocks of up to this many wires
         before running (0 or 1: no fusion; None: the default for the backend).
+      backend: ``"auto"`` (native CPU kernels on CPU when built, XLA elsewhere), ``"xla"``
+        (pure JAX) or ``"native"``.
 
     Example:
       >>> c = Circuit(2).h(0).cnot(0, 1)
       >>> c.probs()   # [0.5, 0, 0, 0.5]
     """
 
-    def __init__(self, n_qubits, state=None, *, dtype=None, max_fused_qubits=None):
+    def __init__(self, n_qubits, state=None, *, dtype=None, max_fused_qubits=None, backend="auto"):
         self.n_qubits = n = check_n_qubits(n_qubits)
+        self.backend = backends.resolve(backend, "Circuit")
         if dtype is None and state is not None and jnp.iscomplexobj(state):
             dtype = jnp.asarray(state).dtype
         self.dtype = check_dtype(dtype)
@@ -179,7 +183,7 @@ class Circuit:
         sub = Circuit.__new__(Circuit)
         sub.n_qubits, sub.dtype, sub.real_dtype = self.n_qubits, self.dtype, self.real_dtype
         sub._init, sub._program, sub._params, sub.measurements = None, [], [], {}
-        sub.max_fused_qubits = self.max_fused_qubits
+        sub.max_fused_qubits, sub.backend = self.max_fused_qubits, self.backend
         return sub
 
     # -- reading ---------------------------------------------------------
@@ -244,7 +248,10 @@ class Circuit:
 def _check_fusion(k):
     if k is None:
         return None
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= 6:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"Circuit: max_fused_qubits must be an int in 0..6 or None, got {k!r} "
+                        f"of type {type(k).__name__}")
+    if not 0 <= k <= 6:
         raise ValueError(f"Circuit: max_fused_qubits must be an int in 0..6 or None, got {k!r}")
     return int(k)
 

@@ -15,27 +15,7 @@ layers (each layer body is fused once).
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
-from ._ops import FusedOp, GateOp, RepeatOp
-
-
-def embed(block, block_wires, wires, diagonal=False, xp=jnp):
-    """Embed a block acting on ``block_wires`` into the sorted wire set ``wires``.
-
-    ``block`` is ``(2^a, 2^a)`` (or its diagonal ``(2^a,)``); returns ``(2^k, 2^k)`` (or ``(2^k,)``).
-    """
-    a, k = len(block_wires), len(wires)
-    if tuple(block_wires) == tuple(wires):
-        return block
-    rest = [w for w in wires if w not in block_wires]
-    order = list(block_wires) + rest                     # axis order after the kron
-    perm = [order.index(w) for w in wires]               # to sorted wire order
-    if diagonal:
-        t = xp.kron(block, xp.ones((1 << (k - a),), block.dtype)).reshape((2,) * k)
-        return xp.transpose(t, perm).reshape(-1)
-    full = xp.kron(block, xp.eye(1 << (k - a), dtype=block.dtype)).reshape((2,) * (2 * k))
-    return xp.transpose(full, perm + [k + p for p in perm]).reshape(1 << k, 1 << k)
+from ._ir import FusedOp, GateOp, LayerFn, RepeatOp
 
 
 def plan(program, k):
@@ -88,7 +68,7 @@ def _fuse_repeat(op, p, k):
         inner = op.params_fn(w, *consts)
         return fuse(op.body, inner, k)[1]
 
-    return RepeatOp(body, params_fn, op.n_layers), p
+    return RepeatOp(body, LayerFn(params_fn, ("fused", k, op.params_fn)), op.n_layers), p
 
 
 def count_passes(program, k) -> int:

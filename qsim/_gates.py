@@ -39,10 +39,6 @@ class GateDef(NamedTuple):
 
 
 # --- helpers (dtype comes from the parameters; constants are cast by the caller)
-def _c(x):
-    return jnp.asarray(x)
-
-
 def _cis(t):
     return jnp.cos(t) + 1j * jnp.sin(t)
 

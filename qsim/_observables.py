@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._kernels import split_shape
+from .backends.xla import split_shape
 
 _PRODUCT = {  # (a, b) -> (phase, c) with a @ b = phase * c
     ("X", "X"): (1, ""), ("Y", "Y"): (1, ""), ("Z", "Z"): (1, ""),
@@ -265,10 +265,3 @@ def pauli_expectations(state, words):
     return jnp.stack([jnp.asarray(v, state.dtype) for v in out])
 
 
-def expectation(state, obs: PauliSum):
-    """Real ``<psi|H|psi>`` of a Hermitian Pauli sum."""
-    vals = pauli_expectations(state, obs.words)
-    coeffs = obs.coeffs
-    if jnp.iscomplexobj(coeffs):
-        return jnp.real(jnp.sum(coeffs * vals))
-    return jnp.sum(coeffs * jnp.real(vals))

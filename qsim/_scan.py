@@ -29,37 +29,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _backend, _fusion
+from . import _blocks, _fusion
 from ._gates import gate_matrix, user_matrix
+from ._ir import FusedOp, GateOp, LayerFn, ProgramOp, RepeatOp, ScanOp, Signature
+from .backends import native_cpu
 
 MIN_OPS = 48   # shorter programs stay unrolled (they compile quickly and run without a switch)
-
-
-@dataclass(frozen=True)
-class Signature:
-    structure: str              # "dense" | "diagonal" | "permutation"
-    targets: tuple[int, ...]
-    controls: tuple[int, ...]
-    perm: tuple | None
-
-
-@dataclass(frozen=True)
-class ScanOp:
-    branches: tuple[Signature, ...]
-    ids: tuple[int, ...]        # branch of each step
-    k_max: int                  # padded block width
-
-
-@dataclass(frozen=True)
-class ProgramOp:
-    code: tuple[int, ...]       # native step records (`_native.encode_step`)
-    const: bool                 # coefficients are constants: no cotangent is ever needed
 
 
 def _signature_and_block(op, block):
@@ -136,25 +116,22 @@ def _host_full(op, block):
     """Dense numpy matrix of a gate record on all its wires (controls included)."""
     if op.gate.structure == "diagonal":
         return np.diag(block)
-    dim = block.shape[0] << op.gate.n_controls
-    full = np.eye(dim, dtype=np.complex128)
-    full[dim - block.shape[0]:, dim - block.shape[0]:] = block
-    return full
+    return _blocks.controlled(block, op.gate.n_controls, xp=np)
 
 
 def _host_fused(members, blocks, wires):
     if all(m.gate.structure == "diagonal" for m in members):
         d = np.ones(1 << len(wires), np.complex128)
         for m, b in zip(members, blocks):
-            d = d * _fusion.embed(b, m.wires, wires, diagonal=True, xp=np)
+            d = d * _blocks.embed(b, m.wires, wires, diagonal=True, xp=np)
         return Signature("diagonal", wires, (), None), d
     u = np.eye(1 << len(wires), dtype=np.complex128)
     for m, b in zip(members, blocks):
-        u = _fusion.embed(_host_full(m, b), m.wires, wires, xp=np) @ u
+        u = _blocks.embed(_host_full(m, b), m.wires, wires, xp=np) @ u
     return Signature("dense", wires, (), None), u
 
 
-def lower_concrete(program, params, dtype, k):
+def lower_concrete(program, params, dtype, k, backend):
     """Fuse and lower a gate-only program whose parameters are all concrete, on the host.
 
     Same result as `fuse` then one scan step per block, without per-gate device calls: blocks come
@@ -173,9 +150,8 @@ def lower_concrete(program, params, dtype, k):
             sig, blk = _host_fused(members, [blocks[i] for i in group], wires)
         sigs.append(sig)
         mats.append(blk)
-    native = _backend.native_program()
-    if native is not None:
-        return _encode(native, sigs, mats, dtype)
+    if backend.programs is not None:
+        return _encode(backend.programs, sigs, mats, dtype)
     return _assemble(sigs, mats, dtype)
 
 
@@ -207,7 +183,6 @@ def _member_step(native, op, offset, where=None):
 
 def _program_code(native, ops):
     """The native records of a run of gate and fused ops (fused blocks multiplied at run time)."""
-    from ._ops import FusedOp
     code, offset = [], 0
     for op in ops:
         if isinstance(op, FusedOp):
@@ -227,7 +202,6 @@ def _program_code(native, ops):
 def _program_coefs(ops, params, dtype):
     """The coefficients of a run, in record order: one vmapped matrix call per gate kind and
     one gather (so the traced graph grows by about one op per gate, not one per matrix entry)."""
-    from ._ops import FusedOp
     gates = []
     for op, p in zip(ops, params):
         for m, mp in (zip(op.members, p) if isinstance(op, FusedOp) else ((op, p),)):
@@ -254,7 +228,6 @@ def _program_coefs(ops, params, dtype):
 def _native_plan(program, native, dtype):
     """Static: the new program and, per new record, the old indices it covers (a ProgramOp covers
     a run of gate and fused records; other records map to themselves, repeat bodies converted)."""
-    from ._ops import FusedOp, GateOp, RepeatOp
     new, groups, run = [], [], []
 
     def flush():
@@ -264,7 +237,7 @@ def _native_plan(program, native, dtype):
             run.clear()
 
     for i, op in enumerate(program):
-        if isinstance(op, (GateOp, FusedOp)) and len(op.wires) - len(getattr(op, "controls", ())) <= 5:
+        if isinstance(op, (GateOp, FusedOp)) and len(op.wires) - len(getattr(op, "controls", ())) <= native.MAX_TARGETS:
             run.append(i)
             continue
         flush()
@@ -283,10 +256,10 @@ def _native_params(program, plan, params, dtype):
                  else params[g[0]] for op, g in zip(new, groups))
 
 
-def to_native(program, params, dtype):
+def to_native(program, params, dtype, backend):
     """Runs of gate and fused records become one `ProgramOp` each, whose coefficients are computed
     here with ordinary (differentiable) JAX ops; repeat bodies too. Unchanged without native kernels."""
-    native = _backend.native_program()
+    native = backend.programs
     if native is None:
         return program, params
     plan = _native_plan(program, native, dtype)
@@ -294,44 +267,42 @@ def to_native(program, params, dtype):
 
 
 def _native_repeat(op, native, dtype):
-    from ._ops import RepeatOp
     plan = _native_plan(op.body, native, dtype)
 
     def params_fn(w, *consts):
         return _native_params(op.body, plan, op.params_fn(w, *consts), dtype)
 
-    return RepeatOp(plan[0], params_fn, op.n_layers)
+    return RepeatOp(plan[0], LayerFn(params_fn, ("native", op.params_fn)), op.n_layers)
 
 
 def program_apply(op: ProgramOp, params, state, inverse=False):
-    return _backend.native_program().apply_program(state, params[0], op.code, inverse)
+    return native_cpu.apply_program(state, params[0], op.code, inverse)
 
 
 def program_adjoint(op: ProgramOp, params, psi, lam):
     """(state before, co-state before, (coefficient cotangent,)) in one native sweep."""
-    x, g, ct = _backend.native_program().program_adjoint(op.code, params[0], psi, lam,
-                                                         want_ct=not op.const)
+    x, g, ct = native_cpu.program_adjoint(op.code, params[0], psi, lam, want_ct=not op.const)
     return x, g, (ct,)
 
 
-def apply_signature(sig: Signature, state, mat, diag, inverse=False):
+def apply_signature(sig: Signature, state, mat, diag, backend, inverse=False):
     """Apply one step (or its inverse) given its padded blocks."""
     dim = 1 << len(sig.targets)
     if sig.structure == "permutation":
         perm = sig.perm
         if inverse:
-            perm = tuple(int(i) for i in np.argsort(perm))
-        return _backend.apply_permutation(state, perm, sig.targets, sig.controls)
+            perm = _blocks.inverse_perm(perm)
+        return backend.apply_permutation(state, perm, sig.targets, sig.controls)
     if sig.structure == "diagonal":
         d = diag[:dim]
-        return _backend.apply_diagonal(state, jnp.conj(d) if inverse else d, sig.targets)
+        return backend.apply_diagonal(state, jnp.conj(d) if inverse else d, sig.targets)
     u = mat[:dim, :dim]
-    return _backend.apply_dense(state, jnp.conj(u).T if inverse else u, sig.targets, sig.controls)
+    return backend.apply_dense(state, jnp.conj(u).T if inverse else u, sig.targets, sig.controls)
 
 
-def scan_apply(op: ScanOp, params, state, inverse=False):
+def scan_apply(op: ScanOp, params, state, backend, inverse=False):
     mats, diags = params
-    branches = [lambda s, m, d, sig=sig: apply_signature(sig, s, m, d, inverse) for sig in op.branches]
+    branches = [lambda s, m, d, sig=sig: apply_signature(sig, s, m, d, backend, inverse) for sig in op.branches]
 
     def body(s, x):
         i, m, d = x
@@ -342,14 +313,14 @@ def scan_apply(op: ScanOp, params, state, inverse=False):
     return state
 
 
-def scan_adjoint(op: ScanOp, params, psi, lam):
+def scan_adjoint(op: ScanOp, params, psi, lam, backend):
     """Reverse scan of adjoint steps; returns (state before, co-state before, (mat, diag) cotangents)."""
     mats, diags = params
 
     def step(sig):
         def f(psi, lam, m, d):
-            psi = apply_signature(sig, psi, m, d, inverse=True)
-            _, vjp = jax.vjp(lambda m_, d_, s_: apply_signature(sig, s_, m_, d_), m, d, psi)
+            psi = apply_signature(sig, psi, m, d, backend, inverse=True)
+            _, vjp = jax.vjp(lambda m_, d_, s_: apply_signature(sig, s_, m_, d_, backend), m, d, psi)
             gm, gd, lam = vjp(lam)
             return psi, lam, gm, gd
         return f

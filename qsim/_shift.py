@@ -23,8 +23,10 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ._ops import GateOp, RepeatOp
+from . import _linear
+from ._ir import GateOp, LayerFn, RepeatOp
 
 _C_PLUS = (math.sqrt(2) + 1) / (4 * math.sqrt(2))
 _C_MINUS = (math.sqrt(2) - 1) / (4 * math.sqrt(2))
@@ -40,6 +42,9 @@ def _identity_params(w):
     return w
 
 
+_IDENTITY = LayerFn(_identity_params, ("identity",))
+
+
 def expand(program, params):
     """Replace each `RepeatOp` by one whose parameters are its per-layer gate parameters."""
     prog, prm = [], []
@@ -47,7 +52,7 @@ def expand(program, params):
         if isinstance(op, RepeatOp):
             stacked, consts = p
             per_layer = jax.vmap(lambda w: op.params_fn(w, *consts))(stacked)
-            op, p = RepeatOp(op.body, _identity_params, op.n_layers), (per_layer, ())
+            op, p = RepeatOp(op.body, _IDENTITY, op.n_layers), (per_layer, ())
         prog.append(op)
         prm.append(p)
     return tuple(prog), tuple(prm)
@@ -62,17 +67,6 @@ def _rules(program):
                        for o in ops)
         out.append((per_op, ()) if isinstance(op, RepeatOp) else per_op[0])
     return tuple(out)
-
-
-def _shift_grad(f, theta, rule, ct):
-    """``ct . df/dtheta_j`` for every entry j of the flat vector ``theta`` (one rule for all)."""
-    n_amp_batch = max(1, _MAX_BATCH_AMPLITUDES // max(1, f.state_size))
-    idx = jnp.arange(theta.shape[0])
-
-    def one(j):
-        return sum(c * jnp.vdot(ct, f(theta.at[j].add(s))) for s, c in RULES[rule])
-
-    return jax.lax.map(one, idx, batch_size=min(n_amp_batch, theta.shape[0]))
 
 
 def values(state_fn, words_fn, program, params, init, n_qubits):
@@ -105,52 +99,85 @@ class _Static:
         return self.words_fn(self.state_fn(self.program, params, init, adjoint))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _values(static, params, init):
     return static.evaluate(params, init)
 
 
-def _fwd(static, params, init):
-    return static.evaluate(params, init), (params, init)
-
-
-def _bwd(static, res, ct):
-    params, init = res
+@_values.defjvp
+def _values_jvp(static, primals, tangents):
+    params, init = primals
+    out = _values(static, params, init)
     leaves, treedef = jax.tree.flatten(params)
     rules = treedef.flatten_up_to(static.rules)
-    if init is not None or any(r is None and leaf.size for r, leaf in zip(rules, leaves)):
-        _, vjp = jax.vjp(lambda p, s: static.evaluate(p, s, adjoint=True), params, init)
-        exact, g_init = vjp(ct)
-        grads = jax.tree.leaves(exact)
-    else:
-        grads, g_init = [jnp.zeros_like(leaf) for leaf in leaves], None
-    for rule in RULES:
-        picked = [i for i, r in enumerate(rules) if r == rule]
-        if picked:
-            g = _shift_grad(static, leaves, treedef, init, picked, rule, ct)
-            grads = [g.get(i, x) for i, x in enumerate(grads)]
-    return jax.tree.unflatten(treedef, grads), g_init
+    exact = [i for i, (r, leaf) in enumerate(zip(rules, leaves)) if r is None and leaf.size]
+    groups = {rule: [i for i, r in enumerate(rules) if r == rule] for rule in RULES}
+    groups = {rule: picked for rule, picked in groups.items() if picked}
+
+    def jacobians(params, init):
+        leaves = jax.tree.leaves(params)
+        return {rule: _shift_jacobian(static, leaves, treedef, init, picked, rule)
+                for rule, picked in groups.items()}
+
+    def exact_part(params, init):
+        """The derivative parts with no shift rule (user matrices, the initial state), by the adjoint."""
+        leaves = jax.tree.leaves(params)
+
+        def f(sub, ini):
+            new = list(leaves)
+            for i, x in zip(exact, sub):
+                new[i] = x
+            return static.evaluate(jax.tree.unflatten(treedef, new), ini, adjoint=True)
+        return f, [leaves[i] for i in exact]
+
+    def forward(res, lin):
+        params, init = res
+        d_leaves = jax.tree.leaves(lin[0])
+        t = jnp.zeros_like(out)
+        for rule, jac in jacobians(params, init).items():
+            theta = jnp.concatenate([d_leaves[i].ravel() for i in groups[rule]])
+            t = t + theta.astype(jac.dtype) @ jac
+        if exact or init is not None:
+            f, sub = exact_part(params, init)
+            d_init = lin[1] if init is not None else None
+            t = t + jax.jvp(f, (sub, init), ([d_leaves[i] for i in exact], d_init))[1]
+        return t
+
+    def transpose(res, ct):
+        params, init = res
+        grads = [jnp.zeros_like(x) for x in jax.tree.leaves(params)]
+        g_init = None if init is None else jnp.zeros_like(init)
+        for rule, jac in jacobians(params, init).items():
+            g = jac @ ct
+            sizes = [grads[i].size for i in groups[rule]]
+            for i, part in zip(groups[rule], jnp.split(g, np.cumsum(sizes)[:-1])):
+                grads[i] = part.reshape(grads[i].shape).astype(grads[i].dtype)
+        if exact or init is not None:
+            f, sub = exact_part(params, init)
+            _, vjp = jax.vjp(f, sub, init)
+            g_sub, g_init = vjp(ct)
+            for i, g in zip(exact, g_sub):
+                grads[i] = g
+        return jax.tree.unflatten(treedef, grads), g_init
+
+    return out, _linear.custom_linear(forward, transpose, (params, init), tangents)
 
 
-def _shift_grad(static, leaves, treedef, init, picked, rule, ct):
-    """``ct . df/dtheta`` for every entry of the leaves ``picked`` (which share ``rule``)."""
+def _shift_jacobian(static, leaves, treedef, init, picked, rule):
+    """``d values / d theta`` (rows: every entry of the leaves ``picked``, which share ``rule``),
+    each row a combination of shifted evaluations (themselves differentiable by the rule)."""
     sizes = [leaves[i].size for i in picked]
-    splits = [sum(sizes[:j]) for j in range(1, len(sizes))]
+    splits = np.cumsum(sizes)[:-1]
     theta = jnp.concatenate([leaves[i].ravel() for i in picked])
 
     def f(th):
         new = list(leaves)
         for i, part in zip(picked, jnp.split(th, splits)):
             new[i] = part.reshape(leaves[i].shape)
-        return static.evaluate(jax.tree.unflatten(treedef, new), init)
+        return _values(static, jax.tree.unflatten(treedef, new), init)
 
     def one(j):
-        return sum(c * jnp.vdot(ct, f(theta.at[j].add(s))) for s, c in RULES[rule])
+        return sum(c * f(theta.at[j].add(s)) for s, c in RULES[rule])
 
     batch = max(1, min(theta.shape[0], _MAX_BATCH_AMPLITUDES >> static.n_qubits))
-    g = jax.lax.map(one, jnp.arange(theta.shape[0]), batch_size=batch).astype(theta.dtype)
-    parts = jnp.split(g, splits)
-    return {i: part.reshape(leaves[i].shape) for i, part in zip(picked, parts)}
-
-
-_values.defvjp(_fwd, _bwd)
+    return jax.lax.map(one, jnp.arange(theta.shape[0]), batch_size=batch)

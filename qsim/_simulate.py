@@ -10,19 +10,49 @@ calls with new angles reuse the compiled executable and, inside a user's
 from __future__ import annotations
 
 import functools
+import hashlib
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from . import _adjoint, _backend, _fusion, _scan, _shift
+from . import _adjoint, _fusion, _scan, _shift
+from ._executor import run_program
+from ._ir import GateOp, LayerFn, ProgramOp, RepeatOp
 from ._observables import pauli_expectations
-from ._ops import GateOp, RepeatOp, run_program
 from ._validate import check_memory, is_concrete
 
-# statevectors each method holds at its peak (forward: input and output buffers)
-# default fusion width per backend (chosen by measurement, see benchmarks)
+# default fusion width per platform (chosen by measurement, see benchmarks)
 DEFAULT_FUSION = {"cpu": 4, "gpu": 4}
-STATES_HELD = {"backprop": 2, "adjoint": 4, "parameter-shift": 4}
+
+
+def _saved_states(program, backend, k) -> int:
+    """States backprop saves: one per fused op (pure JAX) or per native program (a run of
+    gates), per layer of a `repeat`."""
+    if backend.programs is None:
+        return _fusion.count_passes(program, k)
+    saved, in_run = 0, False
+    for op in program:
+        if isinstance(op, RepeatOp):
+            saved += op.n_layers * _saved_states(op.body, backend, k)
+        elif not in_run or isinstance(op, ProgramOp):
+            saved += 1
+        in_run = isinstance(op, GateOp)
+    return saved
+
+
+def states_held(program, diff, backend, k) -> int:
+    """Statevectors a gradient method holds at its peak for ``program``.
+
+    The forward pass holds its input and output; the adjoint walk and the parameter-shift
+    rule (whose exact parts use it) add a state and a co-state; backprop keeps, in
+    addition, the states of `_saved_states` (it is also the default ``diff``, so a deep
+    circuit that only runs forwards is budgeted as if differentiated: use ``diff="adjoint"``
+    for memory independent of depth).
+    """
+    if diff != "backprop":
+        return 4
+    return 2 + _saved_states(program, backend, k)
 
 
 def _initial(n, dtype, init):
@@ -31,32 +61,61 @@ def _initial(n, dtype, init):
     return jnp.zeros((1 << n,), dtype).at[0].set(1)
 
 
-def _state(program, params, init, n, dtype, diff, fuse_k):
+def _state(program, params, init, n, dtype, diff, fuse_k, backend):
     state = _initial(n, dtype, init)
     program, params = _fusion.fuse(program, params, fuse_k)
-    program, params = _scan.to_native(program, params, state.dtype)
+    program, params = _scan.to_native(program, params, state.dtype, backend)
     if diff == "adjoint":
-        return _adjoint.run(program, params, state)
-    return run_program(program, params, state)
+        return _adjoint.run(program, params, state, backend)
+    return run_program(program, params, state, backend)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5, 6, 7))
-def _state_jit(program, params, init, n, dtype, diff, fuse_k, kernels):
-    del kernels   # only part of the cache key (`_backend.kernel_key`)
-    return _state(program, params, init, n, dtype, diff, fuse_k)
+def _state_jit(program, params, init, n, dtype, diff, fuse_k, backend):
+    return _state(program, params, init, n, dtype, diff, fuse_k, backend)
+
+
+class _WordsFn:
+    """Real ``<P>`` of each Pauli word of a state (hashable: part of a static key)."""
+
+    def __init__(self, words):
+        self.words = words
+
+    def __call__(self, state):
+        return jnp.real(pauli_expectations(state, self.words))
+
+    def __eq__(self, other):
+        return isinstance(other, _WordsFn) and other.words == self.words
+
+    def __hash__(self):
+        return hash(self.words)
+
+
+class _StateFn:
+    """``(program, params, init, adjoint) -> state`` for the parameter-shift rule (hashable)."""
+
+    def __init__(self, n, dtype, fuse_k, backend):
+        self.key = (n, dtype, fuse_k, backend)
+
+    def __call__(self, program, params, init, adjoint):
+        n, dtype, fuse_k, backend = self.key
+        return _state(program, params, init, n, dtype, "adjoint" if adjoint else "backprop", fuse_k, backend)
+
+    def __eq__(self, other):
+        return isinstance(other, _StateFn) and other.key == self.key
+
+    def __hash__(self):
+        return hash(self.key)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5, 6, 7, 8))
-def _words_jit(program, params, init, n, dtype, diff, fuse_k, words, kernels):
+def _words_jit(program, params, init, n, dtype, diff, fuse_k, words, backend):
     """Real ``<P>`` for every Pauli word (the coefficients are combined outside)."""
-    def words_fn(state):
-        return jnp.real(pauli_expectations(state, words))
-
+    words_fn = _WordsFn(words)
     if diff == "parameter-shift":
-        def state_fn(prog, prm, ini, adjoint):
-            return _state(prog, prm, ini, n, dtype, "adjoint" if adjoint else "backprop", fuse_k)
+        state_fn = _StateFn(n, dtype, fuse_k, backend)
         return _shift.values(state_fn, words_fn, program, params, init, n)
-    return words_fn(_state(program, params, init, n, dtype, diff, fuse_k))
+    return words_fn(_state(program, params, init, n, dtype, diff, fuse_k, backend))
 
 
 def fusion_width(circ) -> int:
@@ -77,25 +136,31 @@ def _prepared(circ):
     k = fusion_width(circ)
     if (len(program) >= _scan.MIN_OPS and all(isinstance(op, GateOp) for op in program)
             and all(is_concrete(x) for x in jax.tree.leaves(params))):
-        program, params = _scan.lower_concrete(program, params, circ.dtype, k)
+        program, params = _scan.lower_concrete(program, params, circ.dtype, k, circ.backend)
         k = 0
     return program, params, k
 
 
+def _check_memory(circ, program, params, k, diff, where):
+    """The memory guard; a program with no traced value (nothing to differentiate) runs forwards."""
+    traced = not all(is_concrete(x) for x in jax.tree.leaves((params, circ._init)))
+    n_states = states_held(program, diff, circ.backend, k) if traced else 2
+    check_memory(circ.n_qubits, circ.dtype, n_states, where)
+
+
 def final_state(circ, diff):
     program, params, k = _prepared(circ)
-    check_memory(circ.n_qubits, circ.dtype, STATES_HELD[diff], "Circuit.state")
-    return _state_jit(program, params, circ._init, circ.n_qubits, circ.dtype, diff, k,
-                      _backend.kernel_key())
+    _check_memory(circ, program, params, k, diff, "Circuit.state")
+    return _state_jit(program, params, circ._init, circ.n_qubits, circ.dtype, diff, k, circ.backend)
 
 
 def expectations(circ, observables, diff):
     """Values of each observable (real, shape ``(len(observables),)``)."""
-    check_memory(circ.n_qubits, circ.dtype, STATES_HELD[diff], f"Circuit.expectation(diff={diff!r})")
     program, params, k = _prepared(circ)
+    _check_memory(circ, program, params, k, diff, f"Circuit.expectation(diff={diff!r})")
     words = tuple(w for o in observables for w in o.words)
     vals = _words_jit(program, params, circ._init, circ.n_qubits, circ.dtype, diff,
-                      k, words, _backend.kernel_key())
+                      k, words, circ.backend)
     out, start = [], 0
     for o in observables:
         c = o.coeffs
@@ -127,7 +192,17 @@ def record_layer(circ, layer, params, n_layers):
 
     w0 = jax.tree.map(lambda x: x[0], params)
     params_fn, consts = jax.closure_convert(layer_params, w0)
-    return RepeatOp(recorded["body"], params_fn, n_layers), tuple(consts)
+    traced = jax.make_jaxpr(params_fn)(w0, *consts)
+    key = (str(traced.jaxpr), tuple(_const_key(c) for c in traced.consts))
+    return RepeatOp(recorded["body"], LayerFn(params_fn, key), n_layers), tuple(consts)
+
+
+def _const_key(c):
+    """A value key for a constant baked into a layer's trace (identity for a tracer)."""
+    if is_concrete(c):
+        a = np.asarray(c)
+        return (a.shape, str(a.dtype), hashlib.sha1(a.tobytes()).hexdigest())
+    return ("traced", id(c))
 
 
 def sample_bits(key, p, shots, n_bits):

@@ -121,7 +121,6 @@ def fmt_bytes(b) -> str:
     for i, unit in enumerate(("B", "KiB", "MiB", "GiB", "TiB", "PiB")):
         if b < 1024 ** (i + 1) or unit == "PiB":
             return f"{b / 1024 ** i:.1f} {unit}" if b < 1024 ** 7 else f"2^{b.bit_length() - 51} PiB"
-    return f"{b} B"
 
 
 def check_memory(n, dtype, n_states, where, batch=1):

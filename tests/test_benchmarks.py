@@ -27,9 +27,9 @@ def tiny_run(tmp_path_factory):
     (out / "qasm" / "small").mkdir(parents=True)
     (out / "qasm" / "small" / "bell_n2.qasm").write_text(BELL)
     x64 = jax.config.jax_enable_x64
-    status = cli.main(["--qubits", "3", "--depth", "1", "--repeat", "1", "--peers", "none", "--dtype",
-                       "complex64", "--out", str(out), "--floor-mib", "16", "--no-memory", "--no-progress",
-                       "--qasm-dir", str(out / "qasm")])
+    status = cli.main(["--qubits", "3", "--depth", "1", "--batch", "2", "--repeat", "1", "--peers", "none",
+                       "--dtype", "complex64", "--out", str(out), "--floor-mib", "16", "--no-memory",
+                       "--no-progress", "--qasm-dir", str(out / "qasm")])
     assert jax.config.jax_enable_x64 == x64, "the CLI must leave jax_enable_x64 as it found it"
     return status, out
 
@@ -51,7 +51,7 @@ def test_cli_runs_every_suite_and_writes_json_and_plots(tiny_run):
     gates = [r for r in results if r["suite"] == "gates"]
     assert {r["wire"] for r in gates} == {"top", "mid", "bottom"} and all(r["x_floor"] > 0 for r in gates)
     assert any(r.get("program") == "small/bell_n2" for r in results)
-    for kind in ("gates", "circuits", "compile"):
+    for kind in ("gates", "circuits", "compile", "train"):
         assert (out / f"{path.stem}-{kind}.png").stat().st_size > 0
 
 
@@ -165,3 +165,171 @@ def test_memory_case_runs_in_a_fresh_process():
     result = run_isolated("benchmarks.memory:idle", {})
     assert result["peak_rss_mib"] > 10
     assert "error" in run_isolated("benchmarks.memory:no_such_function", {})
+
+
+# -- the train suite ------------------------------------------------------------------------------
+
+from benchmarks.context import Config  # noqa: E402
+from benchmarks.peers import _train as train_peers  # noqa: E402
+from benchmarks.suites import train  # noqa: E402
+
+TRAIN_POINT = (3, 2, 3)   # n, L, batch
+
+
+@pytest.fixture(scope="module")
+def train_run(tmp_path_factory):
+    """The train suite alone through the CLI at a tiny point, with every installed peer."""
+    out = tmp_path_factory.mktemp("train")
+    n, layers, batch = TRAIN_POINT
+    status = cli.main(["--suite", "train", "--qubits", str(n), "--depth", str(layers), "--batch", str(batch),
+                       "--repeat", "1", "--peers", "tensorcircuit,pennylane", "--out", str(out),
+                       "--floor-mib", "16", "--no-progress"])
+    (path,) = out.glob("*.json")
+    return status, out, path, json.loads(path.read_text())
+
+
+def test_train_suite_runs_every_formulation(train_run):
+    status, out, path, data = train_run
+    assert status == 0
+    rows = [r for r in data["results"] if r["suite"] == "train"]
+    step = {r["impl"]: r for r in rows if r["mode"] == "step"}
+    expected = {"qsim", "qsim adjoint", "qsim nnx", "qsim nnx adjoint", "qsim linen", "qsim linen adjoint"}
+    if data["meta"]["qsim_native_status"].startswith("native"):
+        expected |= {"qsim pure-JAX", "qsim pure-JAX adjoint"}
+    assert expected <= set(step)
+    for r in rows:
+        assert r["time_s"] > 0 and r["compile_s"] > 0 and r["time_min_s"] <= r["time_s"] <= r["time_max_s"]
+        assert r["case"] == train.case_name(r["mode"], *TRAIN_POINT) and r["dtype"] == "complex64"
+        assert not r.get("mismatch") and r.get("max_rel_error", 0.0) <= train.TOLERANCE, r
+    assert {r["impl"] for r in rows if r["mode"] == "forward"} >= {"qsim"}
+    assert (out / f"{path.stem}-train.png").stat().st_size > 0
+
+
+def test_train_suite_checks_and_ratios_peers(train_run):
+    _, _, _, data = train_run
+    rows = [r for r in data["results"] if r["suite"] == "train" and r["mode"] == "step"]
+    peers = [r for r in rows if not r["impl"].startswith("qsim")]
+    if not peers:
+        pytest.skip("no train-suite peer installed")
+    for r in peers:
+        assert r["max_rel_error"] <= train.TOLERANCE   # loss and gradient checked against qsim's
+    tc = [r for r in peers if r["impl"].startswith("tensorcircuit")]
+    if tc:
+        best = min(tc, key=lambda r: r["time_s"])
+        assert best.get("tc_best") and sum(bool(r.get("tc_best")) for r in rows) == 1
+        assert all(r["vs_tc"] == pytest.approx(r["time_s"] / best["time_s"]) for r in rows)
+        assert any(line.startswith("train qsim step / TC figure") for line in data["notes"])
+
+
+def _hand_wrong_program(n, w):
+    """The model with the CNOT chain reversed (a peer with a wrong circuit)."""
+    import jax
+    import qsim
+
+    obs = train.observable(n)
+
+    def f(w, x):
+        c = qsim.Circuit(n)
+        for q in range(n):
+            c.ry(q, x[q])
+        for layer in range(w.shape[0]):
+            for q in range(n):
+                c.ry(q, w[layer, q, 0]).rz(q, w[layer, q, 1])
+            for q in range(n - 1):
+                c.cnot(q + 1, q)
+        return c.expectation(obs)
+
+    batched = jax.vmap(f, in_axes=(None, 0))
+    step = jax.jit(jax.value_and_grad(lambda w, xs, ys: train.mse(batched(w, xs), ys)))
+    return train.Program(step, jax.jit(batched), w)
+
+
+def test_train_check_marks_a_wrong_peer():
+    n, layers, batch = TRAIN_POINT
+    cfg = Config(repeat=1)
+    fields = train._fields(cfg, n, layers, batch, "wrong", "backprop")
+    with train.single_precision():
+        w, xs, ys = train.data(n, layers, batch)
+        ref = train.time_program(train.plain_program(n, "backprop", w), xs, ys, 1)
+        same = train.time_program(train.plain_program(n, "adjoint", w, backend="xla"), xs, ys, 1)
+        wrong = train.time_program(_hand_wrong_program(n, w), xs, ys, 1)
+    good_rows = train._rows(cfg, "same", TRAIN_POINT, fields, same, ref)
+    assert all(not r.get("mismatch") for r in good_rows)
+    bad_rows = train._rows(cfg, "wrong", TRAIN_POINT, fields, wrong, ref)
+    assert [r["mode"] for r in bad_rows] == ["step", "forward"]
+    assert all(r["mismatch"] and r["note"].startswith("MISMATCH") for r in bad_rows)
+    rows = good_rows + [dict(r, impl="tensorcircuit state") for r in bad_rows]
+    train.add_ratios(rows)   # a mismatched peer is never the ratio base
+    assert not any("vs_tc" in r for r in rows)
+
+
+@pytest.mark.parametrize("impl", list(train_peers.FORMULATIONS))
+def test_train_peer_equals_qsim(impl):
+    library = train_peers.FORMULATIONS[impl][0]
+    if train_peers.available(library):
+        pytest.skip(f"{library} not installed")
+    n, layers, batch = TRAIN_POINT
+    with train.single_precision():
+        w, xs, ys = train.data(n, layers, batch)
+        ours = train.time_program(train.plain_program(n, "backprop", w), xs, ys, 1)
+        theirs = train.time_program(train.peer_program(impl, n, layers, w), xs, ys, 1)
+    assert train.mismatch(ours["value"], theirs["value"]) < train.TOLERANCE
+    assert theirs["grad"].shape == (layers, n, 2)
+    assert train.mismatch(ours["grad"], theirs["grad"]) < train.TOLERANCE
+    assert train.mismatch(ours["output"], theirs["output"]) < train.TOLERANCE
+
+
+def test_train_step_compiles_once_with_traced_weights():
+    import jax.numpy as jnp
+
+    n, layers, batch = TRAIN_POINT
+    with train.single_precision():
+        w, xs, ys = train.data(n, layers, batch)
+        prog = train.plain_program(n, "backprop", w)
+        v1, g1 = prog.step(w, xs, ys)
+        v2, g2 = prog.step(w + 0.5, xs, ys)   # new weights: same trace (they are an argument)
+        assert prog.step._cache_size() == 1
+    assert float(v1) != float(v2) and not jnp.allclose(g1, g2)
+
+
+def test_train_kernel_choice_is_one_helper():
+    import qsim
+
+    assert qsim.Circuit(2, **train.qsim_kernels("xla")).backend.name == "xla"
+    assert qsim.Circuit(2, **train.qsim_kernels("auto")).backend == qsim.Circuit(2).backend
+
+
+class _Named:
+    def __init__(self, name):
+        self.name = name
+
+
+def test_train_quick_plan():
+    cfg = Config(peers=[_Named("tensorcircuit")], train_peers=["pennylane"], native=True)
+    grid = train.points(cfg)
+    assert grid[0] == train.FIXED_POINT and len(grid) == 1 + 3 * 2
+    assert {n for n, _, _ in grid} == {4, 8, 12} and {b for _, _, b in grid} == {1, 32}
+    plans = {p: [impl for impl, *_ in train.qsim_plan(cfg, p, grid)] for p in grid}
+    assert all("qsim" in impls for impls in plans.values())
+    assert [p for p, impls in plans.items() if "qsim nnx" in impls] == [train.QUICK_LAYER_POINT]
+    assert "qsim nnx.jit" in plans[train.FIXED_POINT]
+    assert train.peer_plan(cfg, train.FIXED_POINT) == ["tensorcircuit state", "pennylane default.qubit"]
+    assert train.peer_plan(cfg, (4, 4, 32)) == ["tensorcircuit state"]
+    assert train.peer_plan(cfg, (8, 4, 1)) == []
+    explicit = Config(qubits=[6], batches=[2], peers=cfg.peers, train_peers=cfg.train_peers, native=True)
+    assert train.points(explicit) == [(6, train.LAYERS, 2)]
+    assert len(train.peer_plan(explicit, (6, train.LAYERS, 2))) == len(train_peers.FORMULATIONS)
+    assert len(train.qsim_plan(explicit, (6, train.LAYERS, 2), [(6, train.LAYERS, 2)])) == 8
+
+
+def test_train_memory_guard():
+    assert not train.too_big("plain", "backprop", 12, 4, 256, native=True)
+    assert train.too_big("peer", "backprop", 30, 4, 256, native=False)
+    assert not train.too_big("plain", "adjoint", 12, 4, 256, native=True)
+
+
+def test_split_peers():
+    assert cli.split_peers("all") == ("all", ["pennylane"])
+    assert cli.split_peers("pennylane") == ("none", ["pennylane"])
+    assert cli.split_peers("qulacs, PennyLane") == ("qulacs", ["pennylane"])
+    assert cli.split_peers("none") == ("none", [])

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsim import _kernels
+from qsim.backends import xla as _kernels
 from reference import (DTYPES, TOL, controlled, operator, permutation_matrix, random_state,
                        random_unitary)
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from qsim import _native  # noqa: E402
+from qsim.backends import native_cpu as _native  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not _native.available(), reason=f"native kernels unavailable: {_native.why_unavailable()}")
@@ -483,6 +483,6 @@ def test_scalar_path_and_three_threads():
            "kron or fuzz or named or large_n or up_to_20 or vjp or vmap"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    info = subprocess.run([sys.executable, "-c", "from qsim import _native; print(_native.info())"],
+    info = subprocess.run([sys.executable, "-c", "from qsim.backends import native_cpu; print(native_cpu.info())"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert "isa=scalar threads=3" in info.stdout, info.stdout + info.stderr

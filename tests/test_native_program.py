@@ -17,7 +17,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import qsim  # noqa: E402
-from qsim import _backend, _native, _scan, _simulate  # noqa: E402
+from qsim import _scan, _simulate  # noqa: E402
+from qsim.backends import NATIVE  # noqa: E402
+from qsim.backends import native_cpu as _native  # noqa: E402
 
 from test_native import (DTYPES, assert_close, full_operator, perm_matrix,  # noqa: E402
                           random_state, random_unitary)
@@ -209,8 +211,8 @@ def test_errors_from_the_kernel():
 
 # ------------------------------------------------------- through Circuit ------
 
-def _qcbm_like(n, angles):
-    c = qsim.Circuit(n, dtype="complex128")
+def _qcbm_like(n, angles, backend="auto"):
+    c = qsim.Circuit(n, dtype="complex128", backend=backend)
     i = 0
     for w in range(n):
         c.rx(w, angles[i]).rz(w, angles[i + 1])
@@ -246,32 +248,29 @@ def test_traced_circuit_gradients_native_program_vs_per_gate():
     n = 5
     angles = jnp.asarray(np.random.default_rng(5).uniform(0, 2 * np.pi, 2 * n + 4 * 3 * n))
     obs = qsim.Z(0) + 0.5 * qsim.X(2)
-    lowered = _scan.to_native(*_qcbm_like(n, angles).program, jnp.complex128)[0]
+    lowered = _scan.to_native(*_qcbm_like(n, angles).program, jnp.complex128, NATIVE)[0]
     assert all(type(op).__name__ == "ProgramOp" for op in lowered)
 
-    def cost(a, diff):
-        return _qcbm_like(n, a).expectation(obs, diff=diff)
+    def cost(a, diff, backend="native"):
+        return _qcbm_like(n, a, backend).expectation(obs, diff=diff)
 
     got = {d: jax.jit(jax.value_and_grad(lambda a, d=d: cost(a, d)))(angles) for d in ("backprop", "adjoint")}
-    with _backend.pure_jax():   # the pure-JAX kernels, traced afresh (the choice is in the cache key)
-        ref = jax.jit(jax.value_and_grad(lambda a: cost(a, "backprop")))(angles)
+    ref = jax.jit(jax.value_and_grad(lambda a: cost(a, "backprop", "xla")))(angles)
     for d, (v, g) in got.items():
         assert abs(float(v) - float(ref[0])) < 1e-10, d
         np.testing.assert_allclose(np.asarray(g), np.asarray(ref[1]), atol=1e-10, err_msg=d)
 
 
-def test_pure_jax_switch_is_part_of_the_cache_key():
-    """A circuit traced inside `pure_jax()` lowers to XLA ops only, even after qsim's own jitted
-    functions have cached the native version (the switch is in their cache key). A user's own
-    ``jax.jit(f)`` caches its trace by ``f``: trace a fresh function inside the block."""
-    def f(a):
-        return qsim.Circuit(3).rx(0, a).cnot(0, 1).rz(2, a).expectation(qsim.Z(1))
+def test_backend_choice_is_per_circuit():
+    """``Circuit(..., backend="xla")`` lowers to XLA ops only, even after qsim's own jitted
+    functions have cached the native version (the backend is part of their static key)."""
+    def f(a, backend):
+        return qsim.Circuit(3, backend=backend).rx(0, a).cnot(0, 1).rz(2, a).expectation(qsim.Z(1))
 
     a = jnp.float32(0.3)
-    native = jax.jit(f).lower(a).as_text()
-    v_native = float(jax.jit(f)(a))
-    with _backend.pure_jax():
-        pure = jax.jit(lambda x: f(x)).lower(a).as_text()
-        v_pure = float(jax.jit(lambda x: f(x))(a))
+    native = jax.jit(lambda x: f(x, "native")).lower(a).as_text()
+    v_native = float(jax.jit(lambda x: f(x, "native"))(a))
+    pure = jax.jit(lambda x: f(x, "xla")).lower(a).as_text()
+    v_pure = float(jax.jit(lambda x: f(x, "xla"))(a))
     assert "qsim_native" in native and "qsim_native" not in pure
     assert abs(v_pure - v_native) < 1e-6

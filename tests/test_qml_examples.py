@@ -68,3 +68,64 @@ def test_examples_listed():
     from qml.examples import EXAMPLES
     for name in EXAMPLES:
         assert hasattr(importlib.import_module(f"qml.examples.{name}"), "main")
+
+
+def test_transformer(tmp_path):
+    m = run("transformer", tmp_path, "--no-pennylane")
+    assert m["quantum_test_accuracy"] >= 0.5 and m["classical_test_accuracy"] >= 0.5
+    # the classical head is the width whose parameter count is nearest the quantum head's
+    assert abs(m["classical_head_params"] - m["quantum_head_params"]) <= m["quantum_head_params"] // 10
+    assert m["quantum_model_params"] - m["quantum_head_params"] == m["classical_model_params"] - m["classical_head_params"]
+    for kind in ("quantum", "classical"):
+        assert m[f"{kind}_compile_s"] > 0 and m[f"{kind}_step_ms"] > 0
+    assert "pennylane_step_ms" not in m
+
+
+def _strongly_entangling_by_hand(x, w):
+    """The head's circuit for one sample written gate by gate with qsim: RY(x_q); per layer l,
+    Rot = RZ(w[l,q,2]) RY(w[l,q,1]) RZ(w[l,q,0]) on every wire, then CNOT(q, q + r mod n) with
+    r = l mod (n - 1) + 1 (PennyLane's StronglyEntanglingLayers); <Z_q> for every wire."""
+    import qsim
+
+    n = len(x)
+    c = qsim.Circuit(n)
+    for q in range(n):
+        c.ry(q, x[q])
+    for layer in range(w.shape[0]):
+        for q in range(n):
+            c.rz(q, w[layer, q, 0]).ry(q, w[layer, q, 1]).rz(q, w[layer, q, 2])
+        r = layer % (n - 1) + 1
+        for q in range(n):
+            c.cnot(q, (q + r) % n)
+    return [float(c.expectation(qsim.Z(q))) for q in range(n)]
+
+
+def _head_and_features(kind="QuantumHead", n_qubits=3):
+    import jax
+    from flax import nnx
+
+    T = importlib.import_module("qml.examples.transformer")
+    head = getattr(T, kind)(8, n_qubits, 2, rngs=nnx.Rngs(0))
+    h = jax.random.normal(jax.random.key(1), (5, 8))
+    return head, h
+
+
+def test_transformer_quantum_head_is_the_circuit():
+    import numpy as np
+
+    head, h = _head_and_features()
+    got = np.asarray(head.expectations(h))
+    x, w = np.asarray(head.angles(h)), np.asarray(head.quantum.weights["layers"][...])
+    want = np.array([_strongly_entangling_by_hand(xb, w) for xb in x])
+    assert got.shape == (5, 3)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(head(h)), np.asarray(head.readout(want)), atol=1e-5)
+
+
+def test_transformer_pennylane_head_matches_qsim():
+    import numpy as np
+
+    pytest.importorskip("pennylane")
+    ours, h = _head_and_features("QuantumHead")
+    theirs, _ = _head_and_features("PennyLaneHead")
+    np.testing.assert_allclose(np.asarray(theirs.expectations(h)), np.asarray(ours.expectations(h)), atol=1e-5)

@@ -66,10 +66,17 @@ def test_complex128_without_x64():
     assert qsim.Circuit(2, dtype=jnp.complex128).state().dtype == jnp.complex128
 
 
-@pytest.mark.parametrize("k", [-1, 7, 2.5, True, "4"])
-def test_bad_max_fused_qubits(k):
-    with pytest.raises(ValueError, match="max_fused_qubits must be an int in 0..6"):
+@pytest.mark.parametrize("k,error", [(-1, ValueError), (7, ValueError), (2.5, TypeError), (True, TypeError),
+                                     ("4", TypeError)])
+def test_bad_max_fused_qubits(k, error):
+    """A wrong type is a TypeError, a wrong value a ValueError (review: 2.5 used to be a ValueError)."""
+    with pytest.raises(error, match="max_fused_qubits must be an int in 0..6"):
         qsim.Circuit(2, max_fused_qubits=k)
+
+
+def test_bad_backend():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        qsim.Circuit(2, backend="gpu")
 
 
 # --- wires ---------------------------------------------------------------------------------
@@ -310,3 +317,20 @@ def test_repeat_layer_must_not_return_something_else():
 def test_repeat_nested_is_an_error():
     with pytest.raises(ValueError, match=r"Circuit.repeat: a layer may not itself call repeat"):
         qsim.Circuit(1).repeat(lambda c, w: c.repeat(lambda c2, v: c2.rx(0, v), w), jnp.ones((2, 3)))
+
+
+def test_memory_guard_counts_the_states_backprop_keeps():
+    """Backprop through a deep `repeat` keeps one state per layer: a 26-qubit, 200-layer circuit
+    (512 MiB a state) must be refused at trace time, while the adjoint method (4 states) and a
+    forward pass with numbers only are accepted (only traced here: nothing is allocated)."""
+    n, layers = 26, 200
+
+    def f(w, diff):
+        def layer(c, v):
+            c.ry(0, v[0]).cnot(0, 1).rz(1, v[1])
+        return qsim.Circuit(n).repeat(layer, w).expectation(qsim.Z(0), diff=diff)
+
+    w = jnp.zeros((layers, 2))
+    with pytest.raises(qsim.StateTooLargeError, match="Circuit.expectation"):
+        jax.make_jaxpr(jax.grad(lambda w: f(w, "backprop")))(w)
+    jax.make_jaxpr(jax.grad(lambda w: f(w, "adjoint")))(w)

@@ -1,6 +1,6 @@
 """The benchmark suites, one module each; each exposes ``cases(cfg) -> list[Case]``."""
 
-from . import batch, circuits, compile, gates, gradients, qasmbench
+from . import batch, circuits, compile, gates, gradients, qasmbench, train
 
 SUITES = {
     "gates": gates,
@@ -9,6 +9,7 @@ SUITES = {
     "compile": compile,
     "batch": batch,
     "qasmbench": qasmbench,
+    "train": train,
 }
 
 __all__ = ["SUITES"]

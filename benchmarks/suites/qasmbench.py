@@ -1,6 +1,6 @@
 """Suite ``qasmbench``: real OpenQASM 2.0 programs (QASMBench), parse time and run time.
 
-The corpus is ``shared/qasmbench`` beside the repository (or ``--qasm-dir``).
+The corpus is the repository's copy, ``tests/data/qasmbench`` (or ``--qasm-dir``).
 Every program that ``qsim.from_qasm`` accepts as a unitary circuit is parsed
 (timed), run (``Circuit.state()``: the first call, which compiles, is reported
 apart from the median of later calls) and, before a peer is timed on it,
@@ -23,7 +23,7 @@ from ..timing import measure, now
 
 QUICK_MAX_QUBITS, FULL_MAX_QUBITS = 16, 26
 QUICK_MAX_OPS = 60
-DEFAULT_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "qasmbench"
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "qasmbench"
 _QREG = re.compile(r"^\s*qreg\s+\w+\s*\[\s*(\d+)\s*\]", re.MULTILINE)
 _NOT_GATES = ("OPENQASM", "include", "qreg", "creg", "gate", "barrier", "measure", "//", "{", "}")
 

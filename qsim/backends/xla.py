@@ -132,3 +132,4 @@ def apply_diagonal(state, d, targets):
 def apply_permutation(state, perm, targets, controls=()):
     """``state`` with basis states of ``targets`` permuted, ``out[j] = in[perm[j]]`` (static ``perm``)."""
     return _apply(state, controls, targets, lambda t, ax: _perm_on_axes(t, perm, ax))
+

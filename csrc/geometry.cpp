@@ -1,0 +1,67 @@
+// Gate geometry: where a gate's target and control wires sit in the state, as
+// bit positions, vector offsets and group strides (see Geometry in qsim_native.h).
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "qsim_native.h"
+
+namespace qsim_native {
+
+const char* build_geometry(Geometry* G, int n, int L, const int64_t* targets, int k,
+                           const int64_t* controls, int nc) {
+  static const std::string bad_k =
+      "qsim native: 1 to " + std::to_string(kMaxTargets) + " target wires are supported";
+  if (n < 0 || n > kMaxQubits) return "qsim native: the state size must be 2**n with n <= 62";
+  if (k < 1 || k > kMaxTargets) return bad_k.c_str();
+  if (nc < 0 || k + nc > n) return "qsim native: more wires than qubits";
+  std::memset(G, 0, sizeof(Geometry));
+  uint64_t used = 0;
+  for (int i = 0; i < k + nc; ++i) {
+    const int64_t w = i < k ? targets[i] : controls[i - k];
+    if (w < 0 || w >= n) return "qsim native: wire out of range";
+    if (used & (uint64_t(1) << w)) return "qsim native: repeated wire";
+    used |= uint64_t(1) << w;
+  }
+  G->n = n;
+  G->L = L;
+  G->k = k;
+  for (int q = 0; q < k; ++q) {
+    const int p = n - 1 - int(targets[q]);
+    G->tpos[q] = p;
+    if (p >= L) {
+      G->hrank[q] = G->kh++;
+      G->fixed_pos[G->nfixed++] = p;
+    } else {
+      G->hrank[q] = -1;
+      G->lane_tmask |= 1 << p;
+    }
+  }
+  for (int c = 0; c < nc; ++c) {
+    const int p = n - 1 - int(controls[c]);
+    if (p >= L) {
+      G->ctrl_hi |= int64_t(1) << p;
+      G->fixed_pos[G->nfixed++] = p;
+    } else {
+      G->lane_ctrl |= 1 << p;
+    }
+  }
+  std::sort(G->fixed_pos, G->fixed_pos + G->nfixed);
+  G->nt = 0;
+  for (int t = 0; t < (1 << L); ++t) {  // every subset of the low-target lane bits
+    if ((t & ~G->lane_tmask) == 0) G->t_xor[G->nt++] = t;
+  }
+  G->lane_mode = (G->lane_tmask | G->lane_ctrl) != 0;
+  G->groups = int64_t(1) << (n - L - G->nfixed);
+  G->run = G->nfixed > 0 ? int64_t(1) << (G->fixed_pos[0] - L) : G->groups;
+  for (int h = 0; h < (1 << G->kh); ++h) {
+    int64_t off = 0;
+    for (int q = 0; q < k; ++q) {
+      if (G->hrank[q] >= 0 && ((h >> (G->kh - 1 - G->hrank[q])) & 1)) off |= int64_t(1) << G->tpos[q];
+    }
+    G->reg_off[h] = off;
+  }
+  return nullptr;
+}
+
+}  // namespace qsim_native

@@ -1,0 +1,48 @@
+// The instruction set, chosen once at run time: AVX2 + FMA when the library
+// was built with it and the CPU has both (QSIM_NATIVE_ISA=scalar forces the
+// portable kernels), else scalar.
+#include <cstdlib>
+#include <string>
+
+#include "qsim_native.h"
+
+namespace qsim_native {
+namespace {
+
+bool use_avx2() {
+#if defined(QSIM_HAVE_AVX2)
+  static const bool yes = [] {
+    const char* force = std::getenv("QSIM_NATIVE_ISA");
+    if (force != nullptr && std::string(force) == "scalar") return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return yes;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+template <>
+const IsaKernels<float>* kernels_for<float>(int n) {
+#if defined(QSIM_HAVE_AVX2)
+  if (use_avx2() && n >= avx2_kernels_f32()->log_lanes) return avx2_kernels_f32();
+#endif
+  (void)n;
+  return scalar_kernels_f32();
+}
+
+template <>
+const IsaKernels<double>* kernels_for<double>(int n) {
+#if defined(QSIM_HAVE_AVX2)
+  if (use_avx2() && n >= avx2_kernels_f64()->log_lanes) return avx2_kernels_f64();
+#endif
+  (void)n;
+  return scalar_kernels_f64();
+}
+
+const char* isa_name() { return use_avx2() ? "avx2+fma" : "scalar"; }
+
+}  // namespace qsim_native
