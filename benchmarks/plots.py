@@ -151,7 +151,8 @@ def train_plot(rows, path, bandwidth) -> bool:
     batches = sorted({r["batch"] for r in rows})
     impls = list(dict.fromkeys(r["impl"] for r in rows))
     fig, axes = plt.subplots(2, len(batches), figsize=(5 * len(batches), 7.5), squeeze=False)
-    fig.suptitle(f"training step (value and grad), L={'/'.join(str(d) for d in sorted({r['depth'] for r in rows}))}")
+    depths = "/".join(str(d) for d in sorted({r["depth"] for r in rows}))
+    fig.suptitle(f"training step (value and grad), L={depths}")
     for col, batch in enumerate(batches):
         sub = [r for r in rows if r["batch"] == batch]
         for top, key, label in ((0, "time_s", "step time (s)"), (1, "compile_s", "first call (s)")):

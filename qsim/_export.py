@@ -22,7 +22,7 @@ from ._ir import FusedOp, GateOp, RepeatOp
 from ._validate import is_concrete
 from .qasm import decompose, qelib1
 
-_ID = "[a-z][A-Za-z0-9_]*"
+_ID = re.compile("[a-z][A-Za-z0-9_]*", re.A)
 
 
 def gates(circuit, *, where="to_qasm", concrete=True):
@@ -164,7 +164,7 @@ def _clbit(c):
     if isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 0:
         return f"c[{int(c)}]"
     if (isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], str) and isinstance(c[1], (int, np.integer))
-            and re.fullmatch(_ID, c[0]) and c[1] >= 0):
+            and _ID.fullmatch(c[0]) and c[1] >= 0):
         return f"{c[0]}[{int(c[1])}]"
     raise ValueError(f"to_qasm: a classical bit must be an int >= 0 or a (creg name, index) pair, got {c!r}")
 

@@ -599,6 +599,7 @@ def test_dtype():
     ("qreg q[1];\ncreg c[1];\nif (c == 1) barrier q[0];", r"^line 5: expected a gate application, measure or "
                                                           r"reset after 'if \(...\)', got 'barrier'"),
     ("qreg q[1];\ncreg c[1];\nif (q == 1) x q[0];", r"^line 5: 'q' is not defined in this scope \(it is a qreg"),
+    ("qreg q[1];\nif (c == 1) x q[0];", r"^line 4: 'c' is not defined in this scope \(no creg of that name"),
     ("qreg q[2];\ncreg c[2];\nmeasure q[1] -> c[1];\nh q[0];\n\ncx q[0], q[1];",
      r"^line 8: mid-circuit measurement \(a gate on qubit q\[1\] after it was measured on line 5\) is not supported"),
     ("qreg q[2];\ncreg c[2];\nmeasure q -> c;\nh q;", r"^line 6: mid-circuit measurement \(a gate on qubit q\[0\]"),

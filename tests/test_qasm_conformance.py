@@ -36,8 +36,10 @@ ACCEPTED = {
     "broadcast_user_gate": "gate g(t) x, y { cx x, y; rz(t) y; } qreg a[2]; qreg b[2]; h a; g(0.4) a, b;",
     "broadcast_over_empty_register": "qreg e[0]; qreg q[2]; h e; cx e, q[0]; h q;",
     # gate definitions
-    "gates_call_earlier_gates": "gate a1(t) x { rz(t) x; ry(t/2) x; } gate a2(t, s) x, y { a1(t*s) x; cx x, y; a1(-t) y; }"
-                                " gate a3 x, y, z { a2(0.3, 2) z, x; a2(pi/5, -1) y, z; h y; } qreg q[3]; a3 q[0], q[1], q[2];",
+    "gates_call_earlier_gates": "gate a1(t) x { rz(t) x; ry(t/2) x; } "
+                                "gate a2(t, s) x, y { a1(t*s) x; cx x, y; a1(-t) y; } "
+                                "gate a3 x, y, z { a2(0.3, 2) z, x; a2(pi/5, -1) y, z; h y; } "
+                                "qreg q[3]; a3 q[0], q[1], q[2];",
     "gate_parameter_shadows_gate_name": "qreg q[1]; gate g(h) a { rx(h) a; } g(0.3) q[0];",
     "gate_qubit_shadows_register_name": "qreg q[1]; gate g(t) q { rx(t) q; } g(0.7) q[0];",
     "gate_qubit_shadows_gate_name": "gate g h { x h; } qreg q[1]; g q[0];",
@@ -52,7 +54,8 @@ ACCEPTED = {
     "version_as_integer": '!OPENQASM 2; include "qelib1.inc"; qreg q[1]; x q[0];',
     # lexical details
     "empty_statements": "qreg q[1];; h q[0]; ; gate g a { h a; };",
-    "trailing_commas": "qreg q[2]; gate g(t,) a, b, { rz(t,) a; cx a, b,; } h q[0]; g(0.5,) q[0], q[1],; barrier q[0],;",
+    "trailing_commas": "qreg q[2]; gate g(t,) a, b, { rz(t,) a; cx a, b,; } h q[0]; g(0.5,) q[0], q[1],; "
+                       "barrier q[0],;",
     "comments_everywhere": "// c\nqreg q[1]; // x\nrz(pi // half\n/2) q[0]; h // here\n q[0];",
     "identifiers_with_digits_underscores_capitals": "qreg q_1A[2]; gate my_Gate2(theta_1) a_b { rx(theta_1) a_b; } "
                                                    "my_Gate2(0.2) q_1A[1];",

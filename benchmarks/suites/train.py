@@ -145,7 +145,8 @@ def plain_program(n, diff, w, backend="auto", forward=True) -> Program:
 def _layer_args(n, layers, w):
     import jax.numpy as jnp
 
-    return (layer_circuit, n, {"w": (layers, n, 2)}, observable(n)), (lambda key, shape, dtype: jnp.asarray(w, dtype))
+    init = lambda key, shape, dtype: jnp.asarray(w, dtype)  # noqa: E731  (the same weights as the others)
+    return (layer_circuit, n, {"w": (layers, n, 2)}, observable(n)), init
 
 
 def nnx_program(n, layers, diff, w) -> Program:
@@ -465,7 +466,8 @@ def add_ratios(rows) -> None:
     TC figure, marked ``tc_best``); mismatched rows are never the base."""
     best = {}
     for r in rows:
-        if r.get("suite") == SUITE and r["impl"].startswith(TC_PREFIX) and r.get("time_s") and not r.get("mismatch"):
+        tc = r.get("suite") == SUITE and r["impl"].startswith(TC_PREFIX)
+        if tc and r.get("time_s") and not r.get("mismatch"):
             if r["case"] not in best or r["time_s"] < best[r["case"]]["time_s"]:
                 best[r["case"]] = r
     for r in rows:

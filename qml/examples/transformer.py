@@ -192,8 +192,8 @@ def build(kind, vocab_size, args, seed):
     if kind == "classical":
         budget = n_params(QuantumHead(args.d_model, args.qubits, args.layers, rngs=nnx.Rngs(0)))
         return Classifier(encoder, ClassicalHead(args.d_model, matching_hidden(args.d_model, budget), rngs=rngs))
-    head = (PennyLaneHead if kind == "pennylane" else QuantumHead)(args.d_model, args.qubits, args.layers, rngs=rngs)
-    return Classifier(encoder, head)
+    head = PennyLaneHead if kind == "pennylane" else QuantumHead
+    return Classifier(encoder, head(args.d_model, args.qubits, args.layers, rngs=rngs))
 
 
 def n_params(module):
@@ -301,8 +301,8 @@ def main(argv=None):
         ax0.plot(h, label=f"{kind} head ({metrics[f'{kind}_head_params']} head params)")
     ax0.set(title="transformer: training loss", xlabel="step", ylabel="cross-entropy")
     ax0.legend()
-    ax1.bar(["quantum head", "classical head"], [metrics["quantum_test_accuracy"], metrics["classical_test_accuracy"]],
-            color=["tab:purple", "tab:gray"])
+    ax1.bar(["quantum head", "classical head"],
+            [metrics["quantum_test_accuracy"], metrics["classical_test_accuracy"]], color=["tab:purple", "tab:gray"])
     ax1.set(title=f"test accuracy ({len(test_labels)} sentences)", ylim=(0, 1))
     metrics["plot"] = str(_common.save(fig, args, "transformer"))
     return _common.report("transformer", metrics)

@@ -45,6 +45,7 @@ class Parser:
         self.n_qubits, self.included = 0, None
         self.ops, self.starts, self.positions = [], [], []
         self.expander = Expander()
+        self._last_line = (0, 1)        # (position, its line): see `line`
         # Per-parse caches: statement text groups -> ops; argument text -> (n args, applications);
         # (parameter text, parameter names in scope) -> float or function; for `definitions`: gate
         # header name lists -> names and indices; (body statement, names) -> its body entry.
@@ -76,6 +77,15 @@ class Parser:
     def fail(self, pos, message):
         raise error(self.text, pos, message)
 
+    def line(self, pos):
+        """The line of ``text[pos]``, counting on from the last position asked (statements come in order)."""
+        last, line = self._last_line
+        if pos < last:
+            last, line = 0, 1
+        line += self.text.count("\n", last, pos)
+        self._last_line = (pos, line)
+        return line
+
     # -- gate applications ---------------------------------------------------------
     def _fast_statement(self, m) -> tuple:
         """The ops of a statement matched by `_FAST` (parameters and arguments through the caches)."""
@@ -106,7 +116,7 @@ class Parser:
             self.positions.append(pos)
             self.ops.extend(self._applications(gate, name, params, (n_args, apps), pos))
         else:
-            line = line_of(self.text, pos)
+            line = self.line(pos)
             for wires in apps:
                 ops = tuple(self._applications(gate, name, params, (n_args, [wires]), pos))
                 self.ops.append(Statement("gate", ops, condition, line))
@@ -269,14 +279,14 @@ class Parser:
         end = lex.finish(";")
         if whole != whole_creg or len(wires) != len(bits):
             lex.fail("measure needs a qubit and a bit, or a qreg and a creg of the same size", pos)
-        line = line_of(self.text, pos)
+        line = self.line(pos)
         self.ops.extend(Statement("measure", (w, (creg, b)), condition, line) for w, b in zip(wires, bits))
         return end
 
     def _reset(self, lex, pos, condition=None):
         (_, wires, _, _) = self.register_arg(lex, "qreg")
         end = lex.finish(";")
-        line = line_of(self.text, pos)
+        line = self.line(pos)
         self.ops.extend(Statement("reset", (w,), condition, line) for w in wires)
         return end
 
