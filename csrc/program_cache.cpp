@@ -1,7 +1,8 @@
 // Parse once: the parsed Program of every recently run `code`, so that a
-// compiled program's calls after the first skip the parser. XLA hands a
-// handler its static attributes anew on every call, so entries are found by
-// the code's contents (hash, then an exact comparison), never by address.
+// compiled program's calls after the first skip the parser. An attribute's
+// address says nothing once the executable that owned it is freed (another
+// may reuse the memory), so entries are found by the code's contents (hash,
+// then an exact comparison).
 // Entries are immutable and shared: one dropped from the cache lives on until
 // the calls running it return. Memory is bounded: the least recently used
 // entries go beyond kMaxEntries or kMaxBytes, and a program bigger than

@@ -302,6 +302,14 @@ def test_large_invalid_program_fails_fast():
     assert time.perf_counter() - start < 2.0
 
 
+def test_long_runs_of_digits_and_spaces_fail_at_once():
+    """Failed matches do not backtrack through ways of splitting a run (these would take years if they did)."""
+    with pytest.raises(qsim.QasmError, match=r"^line 4: unexpected character '@'"):
+        qsim.from_qasm(HEADER + "qreg q[1];\nrz(" + "1" * 5000 + "@) q[0];")
+    with pytest.raises(qsim.QasmError, match=r"^line 3: expected ',' or '\{', got end of input"):
+        qsim.from_qasm(HEADER + "gate g" + " " * 20000 + "a" * 5000 + " " * 20000)
+
+
 def test_large_valid_program_parses_fast():
     """A 3 MB program of 200k plain statements parses (to the flat op list) in well under 2 s."""
     body = "".join(f"rz({i % 97 * 0.01}) q[{i % 7}];\ncx q[{i % 7}], r[{i % 3}];\n" for i in range(100_000))

@@ -23,8 +23,10 @@ from .lexer import KEYWORDS, RESERVED, Lexer
 from .program import UserGate, body_entry
 
 _NAME = r"[a-z]\w*"
-_GATE = re.compile(rf"gate\s+({_NAME})\s*(?:\(([\w\s,]*)\))?([\w\s,]*)\{{([^{{}}]*)\}}", re.A)
-_BODY = re.compile(rf"\s*({_NAME}|U|CX)\s*(?:\((.*)\))?\s*((?:{_NAME}\s*,\s*)*(?:{_NAME}\s*)?)", re.A | re.S)
+# (Each part can match text in one way only, so a failed match never backtracks for long.)
+_GATE = re.compile(rf"gate\s+({_NAME})\b(?:\s*\(([\w\s,]*)\))?([\w\s,]*)\{{([^{{}}]*)\}}", re.A)
+_BODY = re.compile(rf"\s*({_NAME}|U|CX)\b(?:\s*\((.*)\))?((?:\s*{_NAME}\b\s*,)*(?:\s*{_NAME}\b)?\s*)",
+                   re.A | re.S)
 _IDENTIFIER = re.compile(_NAME, re.A)
 _MISSING = object()
 # A parameter list of plain signed numbers (a trailing comma allowed), read with float() at once.

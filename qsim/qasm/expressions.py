@@ -27,14 +27,15 @@ from .lexer import FUNCTIONS, Lexer, error
 _MATH = dict(zip(FUNCTIONS, (math.sin, math.cos, math.tan, math.exp, math.log, math.sqrt)))
 _BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "^": math.pow}
 
-# A number (an int has no leading zeros). Most parameters are a signed product of numbers and pi
-# ("-3*pi/4", "0.25"): read without a lexer.
-NUMBER = r"(?:(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|0|[1-9]\d*)"
+# A number (an int has no leading zeros), never followed by more of one (so a run of digits is one
+# number: the patterns below cannot backtrack through ways of splitting it). Most parameters are a
+# signed product of numbers and pi ("-3*pi/4", "0.25"): read without a lexer.
+NUMBER = r"(?:(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|0|[1-9]\d*)(?![\w.])"
 _PRODUCT = re.compile(rf"\s*([-+]?)\s*((?:{NUMBER}|pi)(?:\s*[*/]\s*(?:{NUMBER}|pi))*)\s*", re.A)
 _FACTOR = re.compile(rf"([*/]?)\s*({NUMBER}|pi)", re.A)
 # Plain expressions (numbers, lowercase names, operators): one scan checks them, one splits them.
 _QUICK = re.compile(rf"\s*(?:({NUMBER})|([a-z]\w*)|([-+*/^()]))", re.A)
-_PLAIN = re.compile(rf"(?:\s*(?:{NUMBER}|[a-z]\w*|[-+*/^()]))*\s*", re.A)
+_PLAIN = re.compile(rf"(?:\s*(?:{NUMBER}|[a-z]\w*(?!\w)|[-+*/^()]))*\s*", re.A)
 
 
 def expression(lex: Lexer, scope: dict):

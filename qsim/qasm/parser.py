@@ -28,7 +28,7 @@ from .program import ExpansionError, Expander, QasmProgram, Statement, qubit_nam
 from .qelib1 import BUILTINS, QELIB1, Builtin
 
 # One plain gate statement: name, optional (params, one level of nested parentheses), arguments, ';'.
-_FAST = re.compile(r"\s*([a-z]\w*|U|CX)\b\s*(?:\(([^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*)\)\s*)?([^;{}()\"]*);",
+_FAST = re.compile(r"\s*([a-z]\w*|U|CX)\b(?:\s*\(([^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*)\))?([^;{}()\"]*);",
                    re.A)
 # Below this many qubits two statevectors take at most 32 MiB: no need to ask how much memory is free.
 _SMALL_QUBITS = 20
