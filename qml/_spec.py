@@ -110,13 +110,31 @@ def make_spec(where, circuit, n_qubits, weight_shapes, observables, diff, dtype,
     if not obs or not all(isinstance(o, qsim.PauliSum) for o in obs):
         raise TypeError(f"{where}: observables must be a qsim.PauliSum or a non-empty list of them "
                         f"(e.g. [qsim.Z(i) for i in range(n)]), got {observables!r}")
-    for o in obs:
+    for k, o in enumerate(obs):
         top = max((wire for word in o.words for wire, _ in word), default=-1)
         if top >= n_qubits:
             raise ValueError(f"{where}: an observable acts on wire {top}, out of range for n_qubits={n_qubits}")
+        _check_hermitian(where, "observables" if single else f"observables[{k}]", o)
     frozen = tuple((tuple(o.words), tuple(np.asarray(o.coeffs).tolist())) for o in obs)
     return LayerSpec(where, circuit, int(n_qubits), shapes, frozen, single, diff, cdtype,
                      None if n_inputs is None else int(n_inputs))
+
+
+def _check_hermitian(where, name, obs):
+    """An observable must have real coefficients once equal words are merged (``X @ Y`` is ``1j Z``)."""
+    cs = np.asarray(obs.coeffs)
+    if not np.iscomplexobj(cs):
+        return
+    merged = {}
+    for word, c in zip(obs.words, cs.tolist()):
+        merged[word] = merged.get(word, 0) + c
+    tol = (1e-5 if cs.dtype == np.complex64 else 1e-10) * max(1.0, float(np.abs(cs).max(initial=0)))
+    for word, c in merged.items():
+        if abs(c.imag) > tol:
+            label = " ".join(f"{p}{q}" for q, p in word) or "I"
+            raise ValueError(f"{where}: {name} is not Hermitian: {label} has the complex coefficient {c} "
+                             "(after merging equal words); observables need real coefficients "
+                             "(X(0) @ Y(0) is 1j Z0, so -1j * (X(0) @ Y(0)) is Z0)")
 
 
 def _weight_shapes(where, weight_shapes):

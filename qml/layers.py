@@ -9,6 +9,8 @@ builds a fresh circuit, reads every observable from one simulation
 
 from __future__ import annotations
 
+import inspect
+
 from flax import nnx
 
 from ._spec import default_init, make_spec
@@ -68,3 +70,9 @@ class QuantumLayer(nnx.Module):
         """Expectations, shape ``(batch, n_obs)`` for ``x`` of shape ``(batch, f)``; ``(n_obs,)`` for ``(f,)``."""
         w = {name: self.weights[name][...] for name, _ in self.spec.weight_shapes}
         return self.spec.forward(w, x)
+
+
+# nnx's metaclass makes `inspect.signature(QuantumLayer)` (and `help`) show ``(*args, **kwargs)``;
+# publish the signature of ``__init__`` instead.
+_init_signature = inspect.signature(QuantumLayer.__init__)
+QuantumLayer.__signature__ = _init_signature.replace(parameters=list(_init_signature.parameters.values())[1:])

@@ -16,13 +16,18 @@ import numpy as np
 
 from . import _simulate
 from ._gates import ALIASES, GATES, GateDef, user_matrix
-from ._observables import PauliSum
+from ._observables import PauliSum, check_hermitian
 from . import backends
 from ._ir import GateOp, RepeatOp
-from ._validate import (check_dtype, check_matrix, check_memory, check_n_qubits, check_param,
-                        check_wires, is_concrete)
+from ._validate import (check_dtype, check_key, check_matrix, check_memory, check_n_qubits, check_param,
+                        check_state, check_wires, is_concrete)
 
 _DIFF_METHODS = ("backprop", "adjoint", "parameter-shift")
+_MARGINAL = "(each wire at most once)"
+
+
+def _param_name(i, count):
+    return "parameter" if count == 1 else f"parameter {i + 1} of {count}"
 
 
 def _user_gate(name, n_controls, k, diagonal):
@@ -36,7 +41,9 @@ class Circuit:
 
     Args:
       n_qubits: number of wires; wire 0 is the most significant bit of a basis index.
-      state: optional initial state, shape ``(2**n_qubits,)``.
+      state: optional initial state, shape ``(2**n_qubits,)``, of norm 1 (checked when concrete:
+        a ``ValueError`` names the norm found; a traced state is not checked).
+      normalize: divide ``state`` by its norm first (as PennyLane's ``StatePrep(normalize=True)``).
       dtype: ``jnp.complex64`` (default) or ``jnp.complex128`` (needs ``jax_enable_x64``).
       max_fused_qubits: gates are fused into dense blocks of up to this many wires
         before running (0 or 1: no fusion; None: the default for the backend).
@@ -48,7 +55,8 @@ class Circuit:
       >>> c.probs()   # [0.5, 0, 0, 0.5]
     """
 
-    def __init__(self, n_qubits, state=None, *, dtype=None, max_fused_qubits=None, backend="auto"):
+    def __init__(self, n_qubits, state=None, *, normalize=False, dtype=None, max_fused_qubits=None,
+                 backend="auto"):
         self.n_qubits = n = check_n_qubits(n_qubits)
         self.backend = backends.resolve(backend, "Circuit")
         if dtype is None and state is not None and jnp.iscomplexobj(state):
@@ -57,12 +65,7 @@ class Circuit:
         self.real_dtype = jnp.finfo(self.dtype).dtype
         self.max_fused_qubits = _check_fusion(max_fused_qubits)
         check_memory(n, self.dtype, 2, "Circuit")
-        if state is not None:
-            shape = getattr(state, "shape", np.shape(state))
-            if tuple(shape) != (1 << n,):
-                raise ValueError(f"Circuit: state for {n} qubits must have shape ({1 << n},), got {tuple(shape)}")
-            state = jnp.asarray(state, self.dtype)
-        self._init = state
+        self._init = None if state is None else check_state(state, n, "Circuit", self.dtype, normalize)
         self._program: list = []
         self._params: list = []
         self.measurements: dict[int, object] = {}
@@ -72,7 +75,8 @@ class Circuit:
         g = GATES[ALIASES.get(name, name)]
         where = f"Circuit.{name}"
         wires = check_wires(wires, self.n_qubits, where, g.n_wires)
-        params = tuple(check_param(p, where, self.real_dtype) for p in params)
+        params = tuple(check_param(p, where, self.real_dtype, _param_name(i, len(params)))
+                       for i, p in enumerate(params))
         return self._record(GateOp(g, wires), params, where)
 
     def _record(self, op, params, where):
@@ -143,15 +147,15 @@ class Circuit:
         return self._record(GateOp(_user_gate(name, len(controls), len(targets), False), controls + targets),
                             (u,), where)
 
-    def prepare(self, state):
-        """Start from ``state`` (shape ``(2**n,)``, normalised) instead of ``|0...0>``; only before any gate."""
+    def prepare(self, state, *, normalize=False):
+        """Start from ``state`` (shape ``(2**n,)``) instead of ``|0...0>``; only before any gate.
+
+        A concrete ``state`` must have norm 1 (else a ``ValueError``), or pass ``normalize=True``
+        to divide it by its norm; a traced state is normalised only when asked, never checked.
+        """
         if self._program:
             raise ValueError("Circuit.prepare: the initial state can only be set before any gate is added")
-        shape = tuple(jnp.shape(state))
-        if shape != (1 << self.n_qubits,):
-            raise ValueError(f"Circuit.prepare: state for {self.n_qubits} qubits must have shape "
-                             f"({1 << self.n_qubits},), got {shape}")
-        self._init = jnp.asarray(state).astype(self.dtype)
+        self._init = check_state(state, self.n_qubits, "Circuit.prepare", self.dtype, normalize)
         return self
 
     def measure(self, wire, clbit=None):
@@ -205,7 +209,7 @@ class Circuit:
         p = jnp.abs(self.state()) ** 2
         if wires is None:
             return p
-        wires = check_wires(np.atleast_1d(wires).tolist(), self.n_qubits, "Circuit.probs")
+        wires = check_wires(np.atleast_1d(wires).tolist(), self.n_qubits, "Circuit.probs", distinct=_MARGINAL)
         t = p.reshape((2,) * self.n_qubits)
         others = tuple(w for w in range(self.n_qubits) if w not in wires)
         t = jnp.sum(t, axis=others)
@@ -215,6 +219,10 @@ class Circuit:
     def expectation(self, obs, diff="backprop"):
         """``<psi|H|psi>`` for a `PauliSum` (real scalar), or a list of them (shape ``(k,)``).
 
+        ``H`` must be Hermitian: concrete coefficients that are not real once equal words
+        are merged raise ``ValueError``; traced ones are not checked (the result is then
+        ``<(H + H^dagger)/2>``, the real part).
+
         ``diff`` picks the gradient method: ``"backprop"`` (JAX autodiff), ``"adjoint"``
         (memory independent of depth) or ``"parameter-shift"``.
         """
@@ -223,7 +231,8 @@ class Circuit:
         if not obs_list or not all(isinstance(o, PauliSum) for o in obs_list):
             raise TypeError("Circuit.expectation: obs must be a PauliSum (e.g. qsim.Z(0)) or a non-empty list "
                             f"of them, got {type(obs).__name__}")
-        for o in obs_list:
+        for k, o in enumerate(obs_list):
+            check_hermitian(o, "Circuit.expectation", "obs" if single else f"obs[{k}]")
             if o.wires and o.wires[-1] >= self.n_qubits:
                 raise ValueError(f"Circuit.expectation: observable acts on wire {o.wires[-1]}, out of range "
                                  f"for a {self.n_qubits}-qubit circuit (allowed 0..{self.n_qubits - 1})")
@@ -237,9 +246,29 @@ class Circuit:
                             f"{type(shots).__name__}")
         if shots < 1:
             raise ValueError(f"Circuit.sample: shots must be a positive int, got {shots!r}")
-        wires = tuple(range(self.n_qubits)) if wires is None else tuple(np.atleast_1d(wires).tolist())
+        check_key(key, "Circuit.sample")
+        wires = tuple(range(self.n_qubits)) if wires is None else \
+            check_wires(np.atleast_1d(wires).tolist(), self.n_qubits, "Circuit.sample", distinct=_MARGINAL)
         p = self.probs(wires)
         return _simulate.sample_bits(key, p, int(shots), len(wires))
+
+    def to_qasm(self) -> str:
+        """OpenQASM 2 text of the circuit (qelib1 gates; user unitaries of 1-2 qubits decomposed).
+
+        Raises:
+          ValueError: if the circuit starts from a custom state (QASM has no way to say so) or
+            holds a gate it cannot express.
+        """
+        if self._init is not None:
+            raise ValueError("Circuit.to_qasm: the circuit starts from a custom state, which OpenQASM 2 "
+                             "cannot express; build it from |0...0> to export it")
+        from . import _export
+        return _export.to_qasm(self)
+
+    def draw(self, output="text", *, decimals=2, max_length=100):
+        """A text diagram (``str``) or, with ``output="mpl"``, a matplotlib Figure."""
+        from . import _export
+        return _export.draw(self, output, decimals=decimals, max_length=max_length)
 
     def __repr__(self):
         return f"Circuit(n_qubits={self.n_qubits}, ops={len(self._program)}, dtype={self.dtype.name})"

@@ -8,6 +8,11 @@ with the Pauli algebra (``X @ Y = iZ``).
 The expectation never builds a dense matrix. For a word P with flip mask m
 (the X and Y wires) and sign mask s (the Y and Z wires),
 ``<psi|P|psi> = (-i)^{#Y} sum_b conj(psi_b) psi_{b^m} (-1)^{b.s}``.
+Coefficients may be complex (``X @ Y = iZ``), but `Circuit.expectation` needs a
+Hermitian sum: with concrete coefficients, a word whose merged coefficient is not
+real is a ``ValueError`` (`check_hermitian`); traced coefficients are not checked,
+and the value is then that of the Hermitian part ``(H + H^dagger) / 2``.
+
 Terms are grouped by flip mask: each group costs one flipped copy and one
 product, and each term one fused signed reduction over it; all Z-only terms
 share the probabilities.
@@ -22,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._validate import is_concrete
 from .backends.xla import split_shape
 
 _PRODUCT = {  # (a, b) -> (phase, c) with a @ b = phase * c
@@ -49,7 +55,12 @@ def _word_product(w1, w2):
 
 @jax.tree_util.register_pytree_node_class
 class PauliSum:
-    """A real-linear combination of Pauli words (words static, coefficients traced)."""
+    """A linear combination of Pauli words (words static, coefficients traced).
+
+    Products may give complex coefficients (``X(0) @ Y(0)`` is ``1j * Z(0)``); an
+    observable passed to `Circuit.expectation` must be Hermitian (real coefficients
+    once equal words are merged).
+    """
 
     __array_priority__ = 1000  # so numpy scalars defer to our operators
 
@@ -125,18 +136,60 @@ class PauliSum:
         return tuple(sorted({w for word in self.words for w, _ in word}))
 
     def __repr__(self):
-        def word(w):
-            return " ".join(f"{p}{q}" for q, p in w) or "I"
         try:
             cs = np.asarray(self.coeffs)
-            return "PauliSum(" + " + ".join(f"{c:g} {word(w)}" for c, w in zip(cs, self.words)) + ")"
         except Exception:  # traced coefficients
-            return f"PauliSum({[word(w) for w in self.words]})"
+            return f"PauliSum({[_word_str(w) for w in self.words]})"
+        terms = []
+        for c, w in zip(cs, self.words):
+            sign, mag = _coeff_str(c)
+            terms.append(f"{'-' if sign < 0 else '+'} {mag} {_word_str(w)}")
+        text = " ".join(terms)                       # "+ 0.5 Z0 - 1.2 I": drop the leading "+ ", keep a "-"
+        return f"PauliSum({text[2:] if text.startswith('+ ') else '-' + text[2:] if text else ''})"
 
     @staticmethod
     def from_string(text: str) -> "PauliSum":
         """Parse ``"0.5 Z0 Z1 + 0.3 X2 - 1.2"`` (also ``Z0*Z1``, ``0.5*Z0@Z1``, ``I``, ``Y3``)."""
         return _parse(text)
+
+
+def _word_str(w):
+    return " ".join(f"{p}{q}" for q, p in w) or "I"
+
+
+def _coeff_str(c):
+    """``(sign, magnitude text)`` of a coefficient: ``-1.2`` -> ``(-1, "1.2")``, ``1j`` -> ``(1, "1j")``."""
+    c = complex(c)
+    re_, im = c.real + 0.0, c.imag + 0.0            # + 0.0 turns -0.0 into 0.0
+    if im == 0:
+        return (-1 if re_ < 0 else 1), f"{abs(re_):g}"
+    if re_ == 0:
+        return (-1 if im < 0 else 1), f"{abs(im):g}j"
+    return 1, f"({re_:g}{im:+g}j)"
+
+
+def check_hermitian(obs, where, name="obs"):
+    """Raise ``ValueError`` if concrete coefficients leave ``obs`` non-Hermitian.
+
+    Equal words are merged first (``i Z0 - i Z0`` is 0); a merged coefficient whose
+    imaginary part exceeds 1e-5 (complex64) or 1e-10 (complex128) times the largest
+    coefficient's size (at least 1) is not real. Traced coefficients are not checked.
+    """
+    if not jnp.iscomplexobj(obs.coeffs) or not is_concrete(obs.coeffs):
+        return
+    cs = np.asarray(obs.coeffs)
+    merged: dict[tuple, complex] = {}
+    for w, c in zip(obs.words, cs):
+        merged[w] = merged.get(w, 0) + complex(c)
+    tol = (1e-5 if cs.dtype == np.complex64 else 1e-10) * max(1.0, float(np.abs(cs).max(initial=0)))
+    bad = [(w, c) for w, c in merged.items() if abs(c.imag) > tol]
+    if bad:
+        w, c = bad[0]
+        sign, mag = _coeff_str(c)
+        raise ValueError(f"{where}: {name} is not Hermitian: {_word_str(w)} has the complex coefficient "
+                         f"{'-' if sign < 0 else ''}{mag} (after merging equal words), and an observable needs "
+                         "real ones (a product of Paulis on one wire carries a phase: X(0) @ Y(0) is 1j Z0, "
+                         "so -1j * (X(0) @ Y(0)) is Z0)")
 
 
 def _is_scalar(x):

@@ -42,8 +42,11 @@ def check_dtype(dtype, where="Circuit"):
     return dt
 
 
-def check_wires(wires, n, where, count=None):
-    """Validate a tuple of distinct wires in ``[0, n)``; returns it as a tuple of ints."""
+def check_wires(wires, n, where, count=None, *, distinct="within one gate"):
+    """Validate a tuple of distinct wires in ``[0, n)``; returns it as a tuple of ints.
+
+    ``distinct`` ends the message for a repeated wire (``"within one gate"`` for gates).
+    """
     ws = tuple(wires)
     for w in ws:
         if isinstance(w, bool) or not isinstance(w, (numbers.Integral, np.integer)):
@@ -52,31 +55,77 @@ def check_wires(wires, n, where, count=None):
             raise ValueError(f"{where}: wire {w} is out of range for a {n}-qubit circuit "
                              f"(allowed 0..{n - 1}), got wires {ws!r}")
     if len(set(ws)) != len(ws):
-        raise ValueError(f"{where}: wires must be distinct within one gate, got {ws!r}")
+        raise ValueError(f"{where}: wires must be distinct {distinct}, got {ws!r}")
     if count is not None and len(ws) != count:
         raise ValueError(f"{where}: expects {count} wire(s), got {len(ws)}: {ws!r}")
     return tuple(int(w) for w in ws)
 
 
-def check_param(x, where, real_dtype):
+def check_param(x, where, real_dtype, name="parameter"):
     """A real scalar parameter (concrete or traced), cast to ``real_dtype``.
 
     Concrete values stay numpy scalars (no device call per gate, and a circuit built
-    inside a trace can still be recognised as concrete and lowered ahead of time).
+    inside a trace can still be recognised as concrete and lowered ahead of time) and
+    must be finite; traced values are not checked (a NaN angle gives a NaN state).
     """
     dt = getattr(x, "dtype", None)
     if dt is None and not isinstance(x, numbers.Real):
-        raise TypeError(f"{where}: parameter must be a real number or a real scalar array, "
+        raise TypeError(f"{where}: {name} must be a real number or a real scalar array, "
                         f"got {x!r} of type {type(x).__name__}")
     if dt is not None and jnp.issubdtype(dt, jnp.complexfloating):
-        raise TypeError(f"{where}: parameter must be real, got dtype {dt}")
+        raise TypeError(f"{where}: {name} must be real, got dtype {dt}")
     shape = getattr(x, "shape", ())
     if shape != ():
-        raise ValueError(f"{where}: parameter must be a scalar, got shape {shape} "
+        raise ValueError(f"{where}: {name} must be a scalar, got shape {shape} "
                          "(use jax.vmap to batch over parameters)")
     if is_concrete(x):
-        return np.asarray(x, real_dtype)
+        v = np.asarray(x, real_dtype)
+        if not np.isfinite(v):
+            raise ValueError(f"{where}: {name} must be a finite real number (radians), got {v}")
+        return v
     return jnp.asarray(x, real_dtype)
+
+
+def check_state(state, n, where, dtype, normalize=False):
+    """An initial state of shape ``(2**n,)`` cast to ``dtype``.
+
+    A concrete state must have norm 1 (within 1e-5 when it or ``dtype`` is single
+    precision, 1e-10 otherwise), or is divided by its norm when ``normalize``. A traced
+    state is normalised when ``normalize`` and otherwise taken as it is (not checked).
+    """
+    shape = tuple(state.shape if hasattr(state, "shape") else np.shape(state))
+    if shape != (1 << n,):
+        raise ValueError(f"{where}: state for {n} qubits must have shape ({1 << n},), got {shape}")
+    src = getattr(state, "dtype", None)
+    s = jnp.asarray(state).astype(dtype)
+    with jax.ensure_compile_time_eval():             # a concrete state is checked inside jit too
+        norm = jnp.sqrt(jnp.sum(jnp.abs(jnp.asarray(state).astype(dtype)) ** 2))
+    if not is_concrete(norm):
+        return s / norm.astype(s.dtype) if normalize else s
+    value = float(norm)
+    if not np.isfinite(value):
+        raise ValueError(f"{where}: state has non-finite amplitudes (norm {value})")
+    if normalize:
+        if value == 0:
+            raise ValueError(f"{where}: state is all zeros (norm 0) and cannot be normalised")
+        return s / value
+    single = dtype == jnp.complex64 or (src is not None and jnp.issubdtype(src, jnp.inexact)
+                                        and jnp.finfo(src).bits <= 32)
+    if abs(value - 1) > (1e-5 if single else 1e-10):
+        raise ValueError(f"{where}: state must have norm 1, got norm {value:.6g} (sum of |amplitude|^2 = "
+                         f"{value ** 2:.6g}); pass normalize=True to divide it by its norm")
+    return s
+
+
+def check_key(key, where):
+    """A JAX random key: a typed key (``jax.random.key``) or a raw uint32 one (``jax.random.PRNGKey``)."""
+    dt = getattr(key, "dtype", None)
+    typed = dt is not None and jnp.issubdtype(dt, jax.dtypes.prng_key)
+    if typed or (dt == jnp.uint32 and jnp.ndim(key) >= 1):
+        return key
+    got = repr(key) if dt is None or isinstance(key, np.generic) else f"an array of shape {jnp.shape(key)} and dtype {dt}"
+    raise TypeError(f"{where}: key must be a JAX random key, e.g. jax.random.key(0), got {got} of type "
+                    f"{type(key).__name__}; for an int seed pass jax.random.key(seed)")
 
 
 def is_concrete(x) -> bool:
@@ -130,5 +179,18 @@ def check_memory(n, dtype, n_states, where, batch=1):
     if need > have:
         raise StateTooLargeError(
             f"{where}: {n} qubits in {jnp.dtype(dtype).name} need {fmt_bytes(need)} "
-            f"({n_states} statevector(s) of {fmt_bytes(need // n_states // batch)}), but only "
-            f"{fmt_bytes(have)} of {what} is free; use fewer qubits or complex64")
+            f"({n_states} statevector(s) of {fmt_bytes(need // n_states // batch)}"
+            f"{f', batch of {batch}' if batch > 1 else ''}), but only {fmt_bytes(have)} of {what} is free; "
+            f"what would help: {', '.join(_memory_remedies(dtype, n_states, batch))}")
+
+
+def _memory_remedies(dtype, n_states, batch):
+    """What would make a state fit, given what the guard counted."""
+    out = ["fewer qubits"]
+    if jnp.dtype(dtype) == jnp.complex128:
+        out.append("complex64 (half the memory)")
+    if n_states > 4:
+        out.append('diff="adjoint" (4 states whatever the depth, instead of one saved state per layer)')
+    if batch > 1:
+        out.append("a smaller batch")
+    return out + ["a machine with more memory"]

@@ -196,8 +196,12 @@ def test_bad_classical_bit_is_a_clear_error():
 
 
 def test_non_finite_parameter_is_a_clear_error():
+    """Circuit.rx rejects inf itself, but a repeat() layer computes its angles inside a trace."""
+    def layer(c, w):
+        c.rx(0, 1.0 / w)
+
     with pytest.raises(ValueError, match=r"to_qasm: gate 'rx' on wires \(0,\) has a parameter inf"):
-        to_qasm(qsim.Circuit(1).rx(0, np.inf))
+        to_qasm(qsim.Circuit(1).repeat(layer, np.zeros(1)))
 
 
 def test_exact_text_with_measurements():
@@ -295,3 +299,13 @@ def test_text_drawing_does_not_import_matplotlib():
     code = ("import sys, qsim; from qsim._export import draw; draw(qsim.Circuit(2).h(0).cnot(0, 1)); "
             "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+
+
+def test_circuit_methods_call_the_exporters():
+    c = qsim.Circuit(2).h(0).cnot(0, 1).rz(1, 0.25)
+    assert c.to_qasm() == to_qasm(c)
+    assert c.draw() == draw(c)
+    back = qsim.from_qasm(c.to_qasm())
+    np.testing.assert_allclose(np.asarray(back.state()), np.asarray(c.state()), atol=1e-6)
+    with pytest.raises(ValueError, match="custom state"):
+        qsim.Circuit(1, state=[0, 1]).to_qasm()

@@ -188,7 +188,7 @@ def test_non_scalar_parameter(theta):
 
 
 def test_non_scalar_parameter_u3_names_gate():
-    with pytest.raises(ValueError, match=r"Circuit.u3: parameter must be a scalar"):
+    with pytest.raises(ValueError, match=r"Circuit.u3: parameter 2 of 3 must be a scalar"):
         qsim.Circuit(1).u3(0, 0.1, np.zeros(3), 0.2)
 
 

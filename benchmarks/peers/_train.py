@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import warnings
 
 import numpy as np
 
@@ -133,6 +134,8 @@ def _pennylane(n: int, layers: int):
         return pennylane.expval(obs)
 
     def batched(w, xs):   # a batch of one comes back without its batch axis
-        return jnp.reshape(circuit(w, xs), (xs.shape[0],))
+        with warnings.catch_warnings():   # its complex128 start state is complex64 with x64 off: as meant
+            warnings.filterwarnings("ignore", "Explicitly requested dtype complex128", UserWarning)
+            return jnp.reshape(circuit(w, xs), (xs.shape[0],))
 
     return batched

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -450,9 +449,7 @@ def _peer_fn(cfg, impl, n, layers, batch):
         if n >= LONG_COMPILE_QUBITS:
             announce(f"train: compiling {impl} at n={n} L={layers} B={batch}: expect a long compile "
                      "(TensorCircuit-NG: 35 s at n=12, minutes from n=14 on 2 cores; PennyLane similar)")
-        with single_precision(), warnings.catch_warnings():
-            # default.qubit asks for a complex128 start state, which x64 off makes complex64: as meant
-            warnings.filterwarnings("ignore", "Explicitly requested dtype complex128", UserWarning)
+        with single_precision():
             w, xs, ys = data(n, layers, batch)
             result = time_program(peer_program(impl, n, layers, w, forward=explicit(cfg)), xs, ys, cfg.repeat)
         return _rows(cfg, impl, (n, layers, batch), fields, result, reference)
@@ -504,7 +501,10 @@ def summary(rows) -> list[str]:
         text = _ratio_range(rows, impl, "rel")
         if text:
             out.append(f"train {impl} step / plain function (qsim): {text}")
-    faster = [f"{r['impl'].split(' ', 1)[1]} at {r['case']}" for r in rows if r.get("tc_best")]
-    if faster:
-        out.append("train TC figure from: " + "; ".join(faster))
+    steps = [r for r in rows if r["mode"] == "step" and r["impl"].startswith(TC_PREFIX) and r.get("time_s")]
+    if steps:
+        best = [r for r in steps if r.get("tc_best")]
+        counts = {f: sum(r["impl"].endswith(f) for r in best) for f in ("state", "expectation_ps")}
+        out.append(f"train TC figure (faster TensorCircuit-NG step formulation): state at {counts['state']}, "
+                   f"expectation_ps at {counts['expectation_ps']} of {len(best)} cases")
     return out

@@ -287,8 +287,11 @@ def main(argv=None):
         if kind == "quantum":
             start_logits = logits_of(model, test_ids)
         histories[kind], timing = fit(model, ids, labels, _common.steps(args), args, f"{kind} head")
+        train_accuracy = _common.accuracy(np.argmax(logits_of(model, ids), -1), np.asarray(labels))
         accuracy = _common.accuracy(np.argmax(logits_of(model, test_ids), -1), test_labels)
-        metrics.update({f"{kind}_test_accuracy": accuracy, f"{kind}_head_params": n_params(model.head),
+        metrics.update({f"{kind}_train_accuracy": train_accuracy, f"{kind}_test_accuracy": accuracy,
+                        f"{kind}_final_loss": float(np.mean(histories[kind][-10:])),
+                        f"{kind}_head_params": n_params(model.head),
                         f"{kind}_model_params": n_params(model), f"{kind}_compile_s": timing["compile_s"],
                         f"{kind}_step_ms": timing["step_ms"]})
     if not args.no_pennylane:

@@ -78,3 +78,25 @@ def decode(code) -> tuple[Step, ...]:
         s, i = _decode_one(code, i)
         steps.append(s)
     return tuple(steps)
+
+
+def _encode(step: Step) -> tuple[int, ...]:
+    return encode_step(step.kind, step.targets, step.controls, step.perm, step.offset)
+
+
+def unfuse(code) -> tuple[int, ...]:
+    """The same program with every fused step replaced by its members (on their wires).
+
+    The coefficients are laid out identically (members keep their offsets), so the two codes
+    take the same coefficient array. Worth it where multiplying a block out costs more than
+    the passes it saves: small states (in cache), and blocks built per state under ``vmap``.
+    """
+    out = []
+    for s in decode(code):
+        if s.kind not in (FUSED_DENSE, FUSED_DIAGONAL):
+            out += _encode(s)
+            continue
+        for m in s.members:
+            wire = lambda ps: tuple(s.targets[p] for p in ps)  # noqa: E731
+            out += _encode(m._replace(targets=wire(m.targets), controls=wire(m.controls)))
+    return tuple(out)
