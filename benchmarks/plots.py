@@ -158,9 +158,11 @@ def train_plot(rows, path, bandwidth) -> bool:
         for top, key, label in ((0, "time_s", "step time (s)"), (1, "compile_s", "first call (s)")):
             ax = axes[top][col]
             for impl, pts in _series(sub, lambda r: r["impl"], "n", key).items():
-                style = "--" if "adjoint" in impl else "-"
-                ax.plot(*zip(*pts), style, marker="o", color=f"C{impls.index(impl) % 10}", label=impl)
-            ax.set(title=f"batch {batch}", xlabel="qubits", ylabel=label, yscale="log")
+                i = impls.index(impl)   # colour and marker: the same impl looks the same in every panel
+                ax.plot(*zip(*pts), "--" if "adjoint" in impl else "-", marker="os^"[i // 10 % 3],
+                        color=f"C{i % 10}", label=impl)
+            ax.set(title=f"batch {batch}", xlabel="qubits", ylabel=label, yscale="log",
+                   xticks=sorted({r["n"] for r in rows}))
             ax.legend(fontsize=6)
     return _save(fig, path)
 

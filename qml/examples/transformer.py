@@ -190,14 +190,10 @@ def build(kind, vocab_size, args, seed):
     encoder = Encoder(vocab_size, args.d_model, args.heads, args.blocks, rngs=nnx.Rngs(seed))
     rngs = nnx.Rngs(seed + 1)
     if kind == "classical":
-        budget = n_params(QuantumHead(args.d_model, args.qubits, args.layers, rngs=nnx.Rngs(0)))
+        budget = _common.n_params(QuantumHead(args.d_model, args.qubits, args.layers, rngs=nnx.Rngs(0)))
         return Classifier(encoder, ClassicalHead(args.d_model, matching_hidden(args.d_model, budget), rngs=rngs))
     head = PennyLaneHead if kind == "pennylane" else QuantumHead
     return Classifier(encoder, head(args.d_model, args.qubits, args.layers, rngs=rngs))
-
-
-def n_params(module):
-    return _common.n_params(module)
 
 
 # -- training -------------------------------------------------------------------------------------
@@ -243,7 +239,7 @@ def pennylane_run(vocab_size, args, ids, labels, test_ids, reference_logits):
     except ImportError:
         return {}
     model = build("pennylane", vocab_size, args, args.seed)
-    with warnings.catch_warnings():   # default.qubit asks for complex128, which JAX gives as complex64 without x64
+    with warnings.catch_warnings():   # default.qubit asks for complex128: complex64 without x64, as meant
         warnings.filterwarnings("ignore", "Explicitly requested dtype complex128", UserWarning)
         diff = float(np.max(np.abs(logits_of(model, test_ids) - reference_logits)))
         _, timing = fit(model, ids, labels, args.pennylane_steps, args, "pennylane head")
@@ -291,9 +287,9 @@ def main(argv=None):
         accuracy = _common.accuracy(np.argmax(logits_of(model, test_ids), -1), test_labels)
         metrics.update({f"{kind}_train_accuracy": train_accuracy, f"{kind}_test_accuracy": accuracy,
                         f"{kind}_final_loss": float(np.mean(histories[kind][-10:])),
-                        f"{kind}_head_params": n_params(model.head),
-                        f"{kind}_model_params": n_params(model), f"{kind}_compile_s": timing["compile_s"],
-                        f"{kind}_step_ms": timing["step_ms"]})
+                        f"{kind}_head_params": _common.n_params(model.head),
+                        f"{kind}_model_params": _common.n_params(model),
+                        f"{kind}_compile_s": timing["compile_s"], f"{kind}_step_ms": timing["step_ms"]})
     if not args.no_pennylane:
         metrics.update(pennylane_run(vocab_size, args, ids, labels, test_ids, start_logits))
     metrics["vocabulary"] = vocab_size
@@ -304,8 +300,8 @@ def main(argv=None):
         ax0.plot(h, label=f"{kind} head ({metrics[f'{kind}_head_params']} head params)")
     ax0.set(title="transformer: training loss", xlabel="step", ylabel="cross-entropy")
     ax0.legend()
-    ax1.bar(["quantum head", "classical head"],
-            [metrics["quantum_test_accuracy"], metrics["classical_test_accuracy"]], color=["tab:purple", "tab:gray"])
+    accuracies = [metrics["quantum_test_accuracy"], metrics["classical_test_accuracy"]]
+    ax1.bar(["quantum head", "classical head"], accuracies, color=["tab:purple", "tab:gray"])
     ax1.set(title=f"test accuracy ({len(test_labels)} sentences)", ylim=(0, 1))
     metrics["plot"] = str(_common.save(fig, args, "transformer"))
     return _common.report("transformer", metrics)

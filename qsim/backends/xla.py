@@ -12,8 +12,8 @@ Structures:
 - diagonal: one broadcast elementwise multiply (runs of them fuse in XLA);
 - permutation: index moves only (``flip`` for bit flips, ``transpose`` for
   bit permutations such as swap, a gather otherwise);
-- controls: the kernel is applied to the slice where every control is 1 and
-  written back in place, so the other part of the state is not touched.
+- controls: the kernel is applied to the half (quarter, ...) where every control
+  is 1, and the untouched part is joined back unchanged.
 """
 
 from __future__ import annotations
@@ -113,10 +113,20 @@ def _apply(state, controls, targets, fn):
     if not controls:
         out = fn(t, [lead + axis_of[w] for w in targets])
         return out.reshape(state.shape)
-    ctrl_axes = sorted(axis_of[c] for c in controls)
-    idx = tuple(1 if a - lead in ctrl_axes else slice(None) for a in range(t.ndim))
-    sub_axes = [lead + axis_of[w] - sum(c < axis_of[w] for c in ctrl_axes) for w in targets]
-    return t.at[idx].set(fn(t[idx], sub_axes)).reshape(state.shape)
+    target_axes = [lead + axis_of[w] for w in targets]
+
+    def on_ones(t, ctrl_axes):
+        """``fn`` on the part of ``t`` where every control axis is 1: split each control axis
+        in halves (kept as size-1 axes, so target axes keep their numbers) and join them
+        again. No scatter: with `.at[idx].set` the compiled JVP of a native program inside a
+        `lax.scan` body returned wrong amplitudes (the eager run was right)."""
+        if not ctrl_axes:
+            return fn(t, target_axes)
+        a = ctrl_axes[0]
+        zero, one = jnp.split(t, 2, axis=a)
+        return jnp.concatenate([zero, on_ones(one, ctrl_axes[1:])], axis=a)
+
+    return on_ones(t, [lead + axis_of[c] for c in controls]).reshape(state.shape)
 
 
 def apply_dense(state, u, targets, controls=()):

@@ -97,6 +97,10 @@ def unfuse(code) -> tuple[int, ...]:
             out += _encode(s)
             continue
         for m in s.members:
+            positions = m.targets + m.controls
+            if len(set(positions)) != len(positions) or not all(0 <= p < len(s.targets) for p in positions):
+                raise ValueError(f"qsim native program: fused member positions must be distinct and inside "
+                                 f"the block of {len(s.targets)} wires, got {positions}")
             wire = lambda ps: tuple(s.targets[p] for p in ps)  # noqa: E731
             out += _encode(m._replace(targets=wire(m.targets), controls=wire(m.controls)))
     return tuple(out)
