@@ -20,7 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
-SUITE_NAMES = ("gates", "circuits", "gradients", "compile", "batch", "qasmbench", "train")
+SUITE_NAMES = ("gates", "circuits", "gradients", "compile", "batch", "qasmbench", "train", "hessian")
 TRAIN_ONLY_PEERS = ("pennylane",)   # PennyLane default.qubit: timed by the train suite only
 DTYPES = ("complex64", "complex128")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"

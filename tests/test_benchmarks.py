@@ -333,3 +333,20 @@ def test_split_peers():
     assert cli.split_peers("pennylane") == ("none", ["pennylane"])
     assert cli.split_peers("qulacs, PennyLane") == ("qulacs", ["pennylane"])
     assert cli.split_peers("none") == ("none", [])
+
+
+def test_hessian_suite_rows_agree_across_methods(monkeypatch):
+    """The hessian suite's qsim rows (every method, and the metric tensor) run on a tiny grid and
+    their Hessians agree (same checksum); the peers are only added when the grid is asked for."""
+    from benchmarks.suites import hessian
+
+    monkeypatch.setattr(hessian, "QUICK_QUBITS", (3,))
+    monkeypatch.setattr(hessian, "LAYERS", 1)
+    cfg = Config(repeat=1)
+    found = hessian.cases(cfg)
+    assert {c.name for c in found} == {"hessian n=3 L=1", "metric n=3 L=1"}
+    rows = [r for c in found for r in c.run()]
+    sums = {r["impl"]: r["checksum"] for r in rows if r["case"].startswith("hessian")}
+    assert set(sums) == {"qsim backprop", "qsim adjoint", "qsim parameter-shift"}
+    assert max(sums.values()) - min(sums.values()) < 1e-4 * max(sums.values())
+    assert all(r["time_s"] > 0 and r["compile_s"] > 0 for r in rows)

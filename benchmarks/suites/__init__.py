@@ -1,6 +1,6 @@
 """The benchmark suites, one module each; each exposes ``cases(cfg) -> list[Case]``."""
 
-from . import batch, circuits, compile, gates, gradients, qasmbench, train
+from . import batch, circuits, compile, gates, gradients, hessian, qasmbench, train
 
 SUITES = {
     "gates": gates,
@@ -10,6 +10,7 @@ SUITES = {
     "batch": batch,
     "qasmbench": qasmbench,
     "train": train,
+    "hessian": hessian,
 }
 
 __all__ = ["SUITES"]
