@@ -23,7 +23,7 @@ from pathlib import Path
 SUITE_NAMES = ("gates", "circuits", "gradients", "compile", "batch", "qasmbench", "train", "hessian")
 TRAIN_ONLY_PEERS = ("pennylane",)   # PennyLane default.qubit: timed by the train suite only
 DTYPES = ("complex64", "complex128")
-DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+DEFAULT_OUT = Path("benchmark-results")   # in the current directory: a run never dirties the checkout
 
 
 def parse_range(text: str) -> list[int]:
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, help="timed calls per case (median reported; default 3, 5 with --full)")
     p.add_argument("--threads", type=int, help="threads for qsim, XLA and every peer (default: all CPUs)")
     p.add_argument("--full", action="store_true", help="bigger grids (gates to n=26, circuits to n=24, ...)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"results folder (default {DEFAULT_OUT})")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"results folder (default ./{DEFAULT_OUT})")
     p.add_argument("--qasm-dir", type=Path, help="QASMBench corpus (default: shared/qasmbench beside the repo)")
     p.add_argument("--floor-mib", type=int, help="array size of the bandwidth kernels in MiB (default: 512 on "
                    "CPU, 4096 on an accelerator, where smaller arrays understate the bandwidth)")
@@ -90,15 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_cases(cases, cfg, progress: bool) -> list[dict]:
-    """Run every case under a tqdm bar; a failing case becomes an error row and a note."""
+    """Run every case under a tqdm bar; a failing case becomes an error row and a note.
+
+    The bar is drawn only on a terminal: when stderr is not one (a log file, a pipe), each
+    finished case prints one plain line instead of tqdm's carriage returns.
+    """
     from tqdm import tqdm
 
     from .report import one_line
 
     rows = []
-    bar = tqdm(cases, unit="case", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    tty = sys.stderr.isatty()
+    bar = tqdm(cases, unit="case", disable=not (progress and tty), file=sys.stderr, dynamic_ncols=True)
+    started = time.perf_counter()
     for index, case in enumerate(bar):
-        bar.set_postfix_str(f"{case.suite}: {case.name}"[:60])
+        if progress and tty:
+            bar.set_postfix_str(f"{case.suite}: {case.name}"[:60])
         t0 = time.perf_counter()
         try:
             new = case.run()
@@ -111,6 +118,9 @@ def _run_cases(cases, cfg, progress: bool) -> list[dict]:
             r["case_wall_s"], r["case_index"] = wall, index
             if not progress:   # a log line per result as it comes (a killed run keeps what it printed)
                 print(one_line(r), flush=True)
+        if progress and not tty:
+            print(f"[{index + 1}/{len(cases)}] {case.suite}: {case.name} ({wall:.1f} s, "
+                  f"{time.perf_counter() - started:.0f} s in all)", file=sys.stderr, flush=True)
         rows += new
     return rows
 
@@ -155,9 +165,12 @@ def _setup(args, threads_info):
 
 
 def _banner(meta) -> str:
+    from .machine import fmt_load
+
     t, bw = meta["threads"], meta["bandwidth"]
     kernels = ", ".join(f"{k} {v:.1f}" for k, v in bw["kernels_gb_per_s"].items())
-    lines = [f"machine: {meta['hostname']}, {meta['cpu_model']}, {meta['cpu_count']} CPUs, load {meta['load_average']}",
+    lines = [f"machine: {meta['hostname']}, {meta['cpu_model']}, {meta['cpu_count']} CPUs, "
+             f"load {fmt_load(meta['load_average'])}",
              f"threads: {t['threads']} for qsim/XLA and every peer (OMP_NUM_THREADS={t['threads']}, "
              f"Aer max_parallel_threads={t['threads']}, {t['cpus_pinned']} CPUs visible to XLA)",
              f"jax {meta['jax_version']} on {meta['jax_backend']} ({meta['device_kind']}); "
@@ -182,6 +195,7 @@ def _suite_walls(rows) -> dict:
 
 def _finish(args, cfg, meta, rows, started) -> Path:
     from . import report
+    from .machine import fmt_load
     from .suites import compile as compile_suite
     from .suites import train as train_suite
 
@@ -197,11 +211,18 @@ def _finish(args, cfg, meta, rows, started) -> Path:
     meta["wall_s"] = time.perf_counter() - started
     meta["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     meta["suite_wall_s"] = _suite_walls(rows)
+    summary = report.peer_summary(rows)
+    meta["summary"] = summary + [report.FLOOR_NOTE]
     path = report.write_json(args.out / f"{stem}.json", meta, rows, cfg.notes)
     plots = report.write_plots(rows, args.out, stem, cfg.bandwidth)
     print(f"\nwrote {path}" + "".join(f"\nwrote {p}" for p in plots))
+    print("\nsummary (qsim's median time over the fastest peer's, per case; below 1x qsim is faster):")
+    for line in summary or ["no peer ran beside qsim"]:
+        print(f"  {line}")
+    print(f"  {report.FLOOR_NOTE}")
     per_suite = ", ".join(f"{k} {v:.0f} s" for k, v in meta["suite_wall_s"].items())
-    print(f"wall time {meta['wall_s']:.1f} s ({per_suite}; load average at the end {meta['load_average_end']})")
+    print(f"wall time {meta['wall_s']:.1f} s ({per_suite}; load average at the end "
+          f"{fmt_load(meta['load_average_end'])})")
     return path
 
 

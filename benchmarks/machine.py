@@ -67,6 +67,11 @@ def memory_gib() -> float | None:
         return None
 
 
+def fmt_load(load) -> str:
+    """A load average triple as ``"3.36, 2.84, 2.71"``; ``"-"`` where the platform has none."""
+    return "-" if not load else ", ".join(f"{x:.2f}" for x in load)
+
+
 def describe(threads_info: dict, peers, bandwidth) -> dict:
     """The JSON ``meta`` record: host, CPU, threads, software versions, device, qsim kernels, peers."""
     import jax

@@ -80,6 +80,43 @@ def format_table(rows) -> str:
     return "\n".join(out)
 
 
+FLOOR_NOTE = ("x floor: median time over the bandwidth floor, 2 * bytes(state) / measured bandwidth "
+              "(one read and one write of the state); below 1x the state fits in cache")
+
+
+def _peer_name(impl: str) -> str:
+    """The peer an impl row belongs to: ``"tensorcircuit state"`` -> ``"tensorcircuit"``."""
+    return impl.split()[0]
+
+
+def peer_summary(rows) -> list[str]:
+    """Per suite, qsim against the fastest peer: the geometric mean over the cases where both ran of
+    qsim's median time over the fastest peer's (below 1x: qsim faster), and which peer was fastest.
+
+    Uses ``rel`` (see `add_relative`); mismatched or failed peer rows are left out.
+    """
+    out = []
+    for suite in dict.fromkeys(r["suite"] for r in rows):
+        best = {}   # case -> the fastest peer row
+        for r in rows:
+            if (r["suite"] != suite or r["impl"].startswith(QSIM) or not r.get("rel")
+                    or r.get("mismatch")):
+                continue
+            if r["case"] not in best or r["rel"] < best[r["case"]]["rel"]:
+                best[r["case"]] = r
+        if not best:
+            continue
+        ratios = [1.0 / r["rel"] for r in best.values()]
+        geo = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+        counts = {}
+        for r in best.values():
+            counts[_peer_name(r["impl"])] = counts.get(_peer_name(r["impl"]), 0) + 1
+        who = ", ".join(f"{k} at {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+        out.append(f"{suite}: {geo:.2f}x (geometric mean over {len(ratios)} cases, "
+                   f"range {min(ratios):.2f}-{max(ratios):.2f}x; fastest peer: {who})")
+    return out
+
+
 def one_line(r) -> str:
     """A result row as one log line."""
     x = f", {r['x_floor']:.2f}x floor" if r.get("x_floor") is not None else ""

@@ -55,6 +55,43 @@ def test_cli_runs_every_suite_and_writes_json_and_plots(tiny_run):
         assert (out / f"{path.stem}-{kind}.png").stat().st_size > 0
 
 
+def test_default_out_is_in_the_working_directory():
+    assert not cli.DEFAULT_OUT.is_absolute() and cli.DEFAULT_OUT.name == "benchmark-results"
+    assert cli.build_parser().parse_args([]).out == cli.DEFAULT_OUT
+
+
+def test_load_average_has_two_decimals():
+    from benchmarks.machine import fmt_load
+
+    assert fmt_load((3.36181640625, 2.83984375, 2.7)) == "3.36, 2.84, 2.70" and fmt_load(None) == "-"
+
+
+def test_peer_summary_is_the_geometric_mean_against_the_fastest_peer():
+    timed = lambda case, impl, t, **kw: row("gates", case, impl, time_s=t, **kw)  # noqa: E731
+    rows = [timed("a", "qsim", 2.0), timed("a", "qulacs", 1.0), timed("a", "lightning", 4.0),
+            timed("b", "qsim", 1.0), timed("b", "qsim pure-JAX", 0.1), timed("b", "lightning", 4.0),
+            timed("b", "qulacs", 0.01, mismatch=True),
+            timed("c", "qsim", 1.0), row("gates", "c", "qulacs", note="skipped"),
+            row("train", "t", "qsim", time_s=1.0)]
+    report.add_relative(rows)
+    (line,) = report.peer_summary(rows)   # no peer ran in train: no line for it
+    # a: 2/1 (qulacs), b: 1/4 (lightning; pure-JAX and the mismatched row left out) -> sqrt(0.5)
+    assert line.startswith("gates: 0.71x (geometric mean over 2 cases")
+    assert "lightning at 1" in line and "qulacs at 1" in line
+    assert "cache" in report.FLOOR_NOTE and "bandwidth" in report.FLOOR_NOTE
+
+
+def test_progress_without_a_terminal_is_one_line_per_case(capsys):
+    from benchmarks.context import Case, Config
+
+    cases = [Case("gates", f"h n={n}", lambda n=n: [row("gates", f"h n={n}", "qsim", time_s=1e-3)])
+             for n in (3, 4)]
+    rows = cli._run_cases(cases, Config(), progress=True)   # pytest's stderr is not a terminal
+    err = capsys.readouterr().err
+    assert len(rows) == 2 and "\r" not in err
+    assert [line.split(" (")[0] for line in err.splitlines()] == ["[1/2] gates: h n=3", "[2/2] gates: h n=4"]
+
+
 def test_parse_range():
     assert cli.parse_range("10:24:2") == [10, 12, 14, 16, 18, 20, 22, 24]
     assert cli.parse_range("4:6") == [4, 5, 6]
