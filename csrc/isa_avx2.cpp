@@ -29,22 +29,24 @@ struct Avx2F32 {
   static vec addsub(vec a, vec b) { return _mm256_addsub_ps(a, b); }
   static vec dup_re(vec v) { return _mm256_moveldup_ps(v); }
   static vec dup_im(vec v) { return _mm256_movehdup_ps(v); }
+  // (Built from registers: a vector load of just-stored ints would stall.)
   static perm_t make_perm(const int* src) {
-    alignas(32) int idx[8];
-    for (int l = 0; l < LANES; ++l) {
-      idx[2 * l] = 2 * src[l];
-      idx[2 * l + 1] = 2 * src[l] + 1;
-    }
-    return _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
+    const int a = 2 * src[0], b = 2 * src[1], c = 2 * src[2], d = 2 * src[3];
+    return _mm256_setr_epi32(a, a + 1, b, b + 1, c, c + 1, d, d + 1);
   }
   static perm_t make_mask(const int* on) {
-    alignas(32) int m[8];
-    for (int l = 0; l < LANES; ++l) m[2 * l] = m[2 * l + 1] = on[l] ? -1 : 0;
-    return _mm256_load_si256(reinterpret_cast<const __m256i*>(m));
+    const int a = on[0] ? -1 : 0, b = on[1] ? -1 : 0, c = on[2] ? -1 : 0, d = on[3] ? -1 : 0;
+    return _mm256_setr_epi32(a, a, b, b, c, c, d, d);
   }
   static vec permute(vec v, perm_t p) { return _mm256_permutevar8x32_ps(v, p); }
   static vec and_mask(vec v, perm_t m) { return _mm256_and_ps(v, _mm256_castsi256_ps(m)); }
   static vec or_(vec a, vec b) { return _mm256_or_ps(a, b); }
+  static void add_to(double* out, vec v) {
+    const __m256d s = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                                    _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    const __m128d t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    _mm_storeu_pd(out, _mm_add_pd(_mm_loadu_pd(out), t));
+  }
 };
 
 // complex128: 2 amplitudes per vector.
@@ -68,22 +70,22 @@ struct Avx2F64 {
   static vec dup_re(vec v) { return _mm256_movedup_pd(v); }
   static vec dup_im(vec v) { return _mm256_permute_pd(v, 0xF); }
   static perm_t make_perm(const int* src) {  // as 32-bit pieces: 4 per amplitude
-    alignas(32) int idx[8];
-    for (int l = 0; l < LANES; ++l)
-      for (int m = 0; m < 4; ++m) idx[4 * l + m] = 4 * src[l] + m;
-    return _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
+    const int a = 4 * src[0], b = 4 * src[1];
+    return _mm256_setr_epi32(a, a + 1, a + 2, a + 3, b, b + 1, b + 2, b + 3);
   }
   static perm_t make_mask(const int* on) {
-    alignas(32) int m[8];
-    for (int l = 0; l < LANES; ++l)
-      for (int q = 0; q < 4; ++q) m[4 * l + q] = on[l] ? -1 : 0;
-    return _mm256_load_si256(reinterpret_cast<const __m256i*>(m));
+    const int a = on[0] ? -1 : 0, b = on[1] ? -1 : 0;
+    return _mm256_setr_epi32(a, a, a, a, b, b, b, b);
   }
   static vec permute(vec v, perm_t p) {
     return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), p));
   }
   static vec and_mask(vec v, perm_t m) { return _mm256_and_pd(v, _mm256_castsi256_pd(m)); }
   static vec or_(vec a, vec b) { return _mm256_or_pd(a, b); }
+  static void add_to(double* out, vec v) {
+    const __m128d t = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    _mm_storeu_pd(out, _mm_add_pd(_mm_loadu_pd(out), t));
+  }
 };
 
 #include "kernels_generic.inc"

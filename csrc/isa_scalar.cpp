@@ -35,6 +35,10 @@ struct ScalarV {
   static vec permute(vec v, perm_t) { return v; }
   static vec and_mask(vec v, perm_t m) { return m ? v : zero(); }
   static vec or_(vec a, vec b) { return {a.re + b.re, a.im + b.im}; }  // one operand is zero
+  static void add_to(double* out, vec v) {
+    out[0] += double(v.re);
+    out[1] += double(v.im);
+  }
 };
 
 #include "kernels_generic.inc"

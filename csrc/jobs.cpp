@@ -1,7 +1,8 @@
 // The public C++ API of qsim_native.h: checks a gate's arguments, builds its
-// Geometry for the chosen instruction set and splits the work over the thread
-// pool: forward kernels by (batch, group) ranges, VJPs by batch members or by
-// group ranges with per-task partial sums.
+// Geometry for the chosen instruction set, prepares the gate (once when every
+// state shares its coefficients) and splits the work over the thread pool:
+// forward kernels by (batch, group) ranges, VJPs by batch members or by group
+// ranges with per-task partial sums.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -17,8 +18,6 @@ namespace {
 // Fewer amplitudes than this (times a cost factor for big matrices) run on the
 // calling thread: waking workers costs more than the work.
 constexpr int64_t kParallelMinWork = int64_t(1) << 16;
-
-enum class Kind { kDense, kDiagonal, kPermutation, kDenseVjp, kDiagonalVjp };
 
 // 64-byte aligned per-task scratch.
 class Scratch {
@@ -37,7 +36,7 @@ class Scratch {
 
 template <class R>
 struct Job {
-  Kind kind;
+  int op;              // an Op of qsim_native.h
   const IsaKernels<R>* isa;
   Geometry G;
   R* state;            // batch x 2^n (the cotangent for VJPs)
@@ -48,6 +47,8 @@ struct Job {
   int64_t batch;
   int64_t state_reals;  // 2 * 2^n
   int64_t chunk;        // flat (batch, group) items per task
+  const void* shared;   // the prepared gate when every state shares it, else nullptr
+  size_t work_offset;   // a task's scratch: its prepared gate (per state), then its work space
   Scratch* scratch;
   // VJPs
   size_t acc_offset;    // where a task's double accumulators sit in its scratch
@@ -58,20 +59,15 @@ struct Job {
 };
 
 template <class R>
-void run_range(const Job<R>& J, void* scratch, int64_t b, int64_t g0, int64_t g1, double* acc) {
-  R* s = J.state + b * J.state_reals;
-  const R* c = J.coef + b * J.coef_stride;
-  switch (J.kind) {
-    case Kind::kDense: J.isa->dense(J.G, s, c, scratch, g0, g1); break;
-    case Kind::kDiagonal: J.isa->diagonal(J.G, s, c, scratch, g0, g1); break;
-    case Kind::kPermutation: J.isa->permutation(J.G, s, J.perm, scratch, g0, g1); break;
-    case Kind::kDenseVjp:
-      J.isa->dense_vjp(J.G, s, J.x + b * J.state_reals, c, scratch, acc, g0, g1);
-      break;
-    case Kind::kDiagonalVjp:
-      J.isa->diagonal_vjp(J.G, s, J.x + b * J.state_reals, c, scratch, acc, g0, g1);
-      break;
+void run_range(const Job<R>& J, char* scratch, int64_t b, int64_t g0, int64_t g1, double* acc) {
+  const void* prep = J.shared;
+  if (prep == nullptr) {
+    J.isa->prepare(J.op, J.G, J.coef + b * J.coef_stride, J.perm, scratch);
+    prep = scratch;
   }
+  const R* x = J.x != nullptr ? J.x + b * J.state_reals : nullptr;
+  static_cast<const PreparedGate<R>*>(prep)->apply(J.G, prep, scratch + J.work_offset,
+                                                   J.state + b * J.state_reals, x, acc, g0, g1);
 }
 
 template <class R>
@@ -155,7 +151,7 @@ void run_forward(Job<R>* J, int k, size_t bytes) {
 template <class R>
 void run_vjp(Job<R>* J, int k, size_t bytes) {
   const int64_t dim = int64_t(1) << k;
-  J->acc_reals = 2 * (J->kind == Kind::kDenseVjp ? dim * dim : dim);
+  J->acc_reals = 2 * (J->op == kOpDenseVjp ? dim * dim : dim);
   J->acc_offset = (bytes + 63) / 64 * 64;
   bytes = J->acc_offset + size_t(J->acc_reals) * sizeof(double);
   const int ntasks = tasks_for(J->batch << J->G.n, k, std::max<int64_t>(J->batch, J->G.groups));
@@ -184,18 +180,18 @@ void run_vjp(Job<R>* J, int k, size_t bytes) {
 }
 
 template <class R>
-const char* run_job(Kind kind, R* state, const R* x, int64_t batch, int n, const R* coef,
+const char* run_job(int op, R* state, const R* x, int64_t batch, int n, const R* coef,
                     int64_t coef_stride, const int64_t* perm, R* ct, const int64_t* targets,
                     int k, const int64_t* controls, int nc) {
   if (batch < 0) return "qsim native: negative batch";
   if (n < 0 || n > kMaxQubits) return "qsim native: the state size must be 2**n with n <= 62";
   Job<R> J;
-  J.kind = kind;
+  J.op = op;
   J.isa = kernels_for<R>(n);
   if (const char* err = build_geometry(&J.G, n, J.isa->log_lanes, targets, k, controls, nc)) {
     return err;
   }
-  if (kind == Kind::kPermutation) {
+  if (op == kOpPermutation) {
     if (const char* err = check_perm(perm, k, J.perm)) return err;
   }
   if (batch == 0) return nullptr;
@@ -206,9 +202,19 @@ const char* run_job(Kind kind, R* state, const R* x, int64_t batch, int n, const
   J.batch = batch;
   J.state_reals = int64_t(2) << n;
   J.ct = ct;
-  const size_t bytes = J.isa->scratch_bytes(J.G);
+  const size_t prep = (J.isa->prep_bytes(op, J.G) + 63) / 64 * 64;
   try {
-    if (kind == Kind::kDenseVjp || kind == Kind::kDiagonalVjp) {
+    Scratch shared(1, coef_stride == 0 ? prep : 0);
+    J.shared = nullptr;
+    J.work_offset = 0;
+    if (coef_stride == 0) {  // one preparation for every state
+      J.isa->prepare(op, J.G, coef, J.perm, shared.at(0));
+      J.shared = shared.at(0);
+    } else {
+      J.work_offset = prep;
+    }
+    const size_t bytes = J.work_offset + J.isa->work_bytes(op, J.G);
+    if (op == kOpDenseVjp || op == kOpDiagonalVjp) {
       run_vjp(&J, k, bytes);
     } else {
       run_forward(&J, k, bytes);
@@ -226,35 +232,35 @@ const char* run_job(Kind kind, R* state, const R* x, int64_t batch, int n, const
 template <class R>
 const char* apply_dense(R* state, int64_t batch, int n, const R* u, int64_t u_stride,
                         const int64_t* targets, int k, const int64_t* controls, int nc) {
-  return run_job<R>(Kind::kDense, state, nullptr, batch, n, u, 2 * u_stride, nullptr, nullptr,
+  return run_job<R>(kOpDense, state, nullptr, batch, n, u, 2 * u_stride, nullptr, nullptr,
                     targets, k, controls, nc);
 }
 
 template <class R>
 const char* apply_diagonal(R* state, int64_t batch, int n, const R* d, int64_t d_stride,
                            const int64_t* targets, int k) {
-  return run_job<R>(Kind::kDiagonal, state, nullptr, batch, n, d, 2 * d_stride, nullptr, nullptr,
+  return run_job<R>(kOpDiagonal, state, nullptr, batch, n, d, 2 * d_stride, nullptr, nullptr,
                     targets, k, nullptr, 0);
 }
 
 template <class R>
 const char* apply_permutation(R* state, int64_t batch, int n, const int64_t* perm,
                               const int64_t* targets, int k, const int64_t* controls, int nc) {
-  return run_job<R>(Kind::kPermutation, state, nullptr, batch, n, nullptr, 0, perm, nullptr,
+  return run_job<R>(kOpPermutation, state, nullptr, batch, n, nullptr, 0, perm, nullptr,
                     targets, k, controls, nc);
 }
 
 template <class R>
 const char* dense_vjp(R* gct, const R* x, int64_t batch, int n, const R* u, int64_t u_stride,
                       R* ct_u, const int64_t* targets, int k, const int64_t* controls, int nc) {
-  return run_job<R>(Kind::kDenseVjp, gct, x, batch, n, u, 2 * u_stride, nullptr, ct_u, targets,
+  return run_job<R>(kOpDenseVjp, gct, x, batch, n, u, 2 * u_stride, nullptr, ct_u, targets,
                     k, controls, nc);
 }
 
 template <class R>
 const char* diagonal_vjp(R* gct, const R* x, int64_t batch, int n, const R* d, int64_t d_stride,
                          R* ct_d, const int64_t* targets, int k) {
-  return run_job<R>(Kind::kDiagonalVjp, gct, x, batch, n, d, 2 * d_stride, nullptr, ct_d,
+  return run_job<R>(kOpDiagonalVjp, gct, x, batch, n, d, 2 * d_stride, nullptr, ct_d,
                     targets, k, nullptr, 0);
 }
 

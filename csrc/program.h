@@ -21,8 +21,10 @@
 // the state batch.
 //
 // Units: program_parse.cpp (code -> Program), program_cache.cpp (parse once per
-// distinct code), fused_block.cpp (block algebra), program_run.cpp (the runner),
-// program_ffi.cpp (the handlers, described there).
+// distinct code), fused_block.cpp (block algebra), program_run.cpp (the runner:
+// gate by gate over the batch, each gate split over the threads),
+// program_batch.cpp (small states: state by state, the batch split over the
+// threads), program_ffi.cpp (the handlers, described there).
 #ifndef QSIM_PROGRAM_H_
 #define QSIM_PROGRAM_H_
 
@@ -115,6 +117,36 @@ const char* run_program(const Program& p, R* state, const R* coefs, const Shapes
 template <class R>
 const char* run_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct, const Shapes& sh,
                         bool want_ct);
+
+// One coefficient row's share of the runner (program_run.cpp), for both runners.
+// The plain gate a step amounts to: a fused step is a dense or diagonal gate on
+// its wires whose coefficients (its block) start at offset 0.
+Gate plain_gate(const Step& s);
+// The coefficients of step s in row `row`: row + 2 * offset for a plain step,
+// else its block, multiplied out into `block` (4^k or 2^k complex).
+template <class R>
+const R* step_coefs(const Step& s, const R* row, R* block);
+// Whether the coefficients c of plain gate g are used as they are in direction dir.
+bool coefs_as_is(const Gate& g, Direction dir);
+// Else: c conjugated (kInverse) and, for dense gates, transposed (both), into out.
+template <class R>
+void transform_coefs(const Gate& g, const R* c, Direction dir, R* out);
+
+// ---------------------------------------- small states, whole batches (program_batch.cpp) ------
+// Whether run_batch / run_batch_adjoint take these states: small enough that
+// one core runs a state's whole program in its own caches.
+bool batch_runner_takes(const Shapes& sh);
+
+// run_program and run_adjoint for such states: every step is resolved and
+// prepared once per call (once per state where the states have their own
+// coefficients), then each state runs the whole program on one thread, and
+// the batch is split over the threads.
+template <class R>
+const char* run_batch(const Program& p, R* state, const R* coefs, const Shapes& sh,
+                      Direction dir);
+template <class R>
+const char* run_batch_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct,
+                              const Shapes& sh, bool want_ct);
 
 }  // namespace qsim_native
 

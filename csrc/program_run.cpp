@@ -1,38 +1,74 @@
 // The program runner: applies a parsed Program's steps to a batch of states
 // through the kernels of qsim_native.h (forward, inverse or transposed), and
-// the adjoint sweep that runs it backwards for reverse-mode AD.
+// the adjoint sweep that runs it backwards for reverse-mode AD. Gate by gate,
+// each gate over the whole batch and split over the threads; small states go
+// to program_batch.cpp instead.
 #include <algorithm>
 #include <vector>
 
 #include "program.h"
 
 namespace qsim_native {
+
+Gate plain_gate(const Step& s) {
+  if (!is_fused(s.kind)) return s;
+  return Gate{s.kind == kFusedDense ? kDense : kDiagonal, s.k, 0, 0, s.targets, s.controls,
+              nullptr};
+}
+
+template <class R>
+const R* step_coefs(const Step& s, const R* row, R* block) {
+  if (!is_fused(s.kind)) return row + 2 * s.offset;
+  const int64_t dim = int64_t(1) << s.k;
+  const int64_t size = s.kind == kFusedDense ? dim * dim : dim;
+  C B[1 << (2 * kMaxTargets)];
+  fused_block(s, row, B);
+  for (int64_t i = 0; i < size; ++i) {
+    block[2 * i] = R(B[i].real());
+    block[2 * i + 1] = R(B[i].imag());
+  }
+  return block;
+}
+
+bool coefs_as_is(const Gate& g, Direction dir) {
+  return dir == Direction::kForward || (dir == Direction::kTranspose && g.kind == kDiagonal);
+}
+
+template <class R>
+void transform_coefs(const Gate& g, const R* c, Direction dir, R* out) {
+  const int64_t dim = int64_t(1) << g.k;
+  const R sign = dir == Direction::kInverse ? R(-1) : R(1);  // conjugate
+  if (g.kind == kDiagonal) {
+    for (int64_t i = 0; i < dim; ++i) {
+      out[2 * i] = c[2 * i];
+      out[2 * i + 1] = sign * c[2 * i + 1];
+    }
+    return;
+  }
+  for (int64_t r = 0; r < dim; ++r) {  // dense: transposed
+    for (int64_t j = 0; j < dim; ++j) {
+      out[2 * (r * dim + j)] = c[2 * (j * dim + r)];
+      out[2 * (r * dim + j) + 1] = sign * c[2 * (j * dim + r) + 1];
+    }
+  }
+}
+
 namespace {
 
-// The gate's coefficients for every row, transformed for `dir`: as they are
-// (forward), conjugated (inverse) or transposed (transpose), dense matrices
-// transposed for both. Returns rows of `size` complex numbers, `row_stride`
-// complex apart.
+// The gate's coefficients for every row, transformed for `dir`. Returns rows of
+// `size` complex numbers, `row_stride` complex apart.
 template <class R>
 const R* transformed(const Gate& s, const R* coefs, const Shapes& sh, Direction dir,
                      std::vector<R>* buf, int64_t* row_stride) {
   const int64_t dim = int64_t(1) << s.k;
   const int64_t size = s.kind == kDense ? dim * dim : dim;
-  if (dir == Direction::kForward || (dir == Direction::kTranspose && s.kind == kDiagonal)) {
+  if (coefs_as_is(s, dir)) {
     *row_stride = sh.cb > 1 ? sh.total : 0;
     return coefs + 2 * s.offset;
   }
-  const bool conjugate = dir == Direction::kInverse;
   buf->resize(size_t(2 * size * sh.cb));
   for (int64_t r = 0; r < sh.cb; ++r) {
-    const R* src = coefs + 2 * (r * sh.total + s.offset);
-    R* dst = buf->data() + 2 * r * size;
-    for (int64_t i = 0; i < size; ++i) {
-      // dense: element (i / dim, i % dim) of the result is element (i % dim, i / dim) of U
-      const int64_t j = s.kind == kDense ? (i % dim) * dim + i / dim : i;
-      dst[2 * i] = src[2 * j];
-      dst[2 * i + 1] = conjugate ? -src[2 * j + 1] : src[2 * j + 1];
-    }
+    transform_coefs(s, coefs + 2 * (r * sh.total + s.offset), dir, buf->data() + 2 * r * size);
   }
   *row_stride = sh.cb > 1 ? size : 0;
   return buf->data();
@@ -47,22 +83,16 @@ void inverse_perm(const int64_t* perm, int64_t dim, int64_t* out) {
 template <class R>
 Gate fused_rows(const Step& s, const R* coefs, const Shapes& sh, std::vector<R>* rows,
                 Shapes* shapes) {
+  const Gate g = plain_gate(s);
   const int64_t dim = int64_t(1) << s.k;
-  const bool dense = s.kind == kFusedDense;
-  const int64_t size = dense ? dim * dim : dim;
+  const int64_t size = g.kind == kDense ? dim * dim : dim;
   rows->resize(size_t(2 * size * sh.cb));
-  std::vector<C> B(static_cast<size_t>(size));
   for (int64_t r = 0; r < sh.cb; ++r) {
-    fused_block(s, coefs + 2 * r * sh.total, B.data());
-    R* dst = rows->data() + 2 * r * size;
-    for (int64_t i = 0; i < size; ++i) {
-      dst[2 * i] = R(B[size_t(i)].real());
-      dst[2 * i + 1] = R(B[size_t(i)].imag());
-    }
+    step_coefs(s, coefs + 2 * r * sh.total, rows->data() + 2 * r * size);
   }
   *shapes = sh;
   shapes->total = size;
-  return Gate{dense ? kDense : kDiagonal, s.k, 0, 0, s.targets, s.controls, nullptr};
+  return g;
 }
 
 // One plain gate on `batch` states.
@@ -106,6 +136,7 @@ const char* apply_step(const Step& s, R* state, const R* coefs, const Shapes& sh
 template <class R>
 const char* run_program(const Program& p, R* state, const R* coefs, const Shapes& sh,
                         Direction dir) {
+  if (batch_runner_takes(sh)) return run_batch(p, state, coefs, sh, dir);
   std::vector<R> buf;
   if (dir == Direction::kForward) {
     for (const Step& s : p.steps) {
@@ -122,6 +153,7 @@ const char* run_program(const Program& p, R* state, const R* coefs, const Shapes
 template <class R>
 const char* run_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct, const Shapes& sh,
                         bool want_ct) {
+  if (batch_runner_takes(sh)) return run_batch_adjoint(p, x, g, coefs, ct, sh, want_ct);
   std::vector<R> buf, tmp, rows;
   std::fill(ct, ct + 2 * sh.batch * sh.total, R(0));
   for (auto it = p.steps.rbegin(); it != p.steps.rend(); ++it) {
@@ -160,6 +192,10 @@ const char* run_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct, con
   return nullptr;
 }
 
+template const float* step_coefs<float>(const Step&, const float*, float*);
+template const double* step_coefs<double>(const Step&, const double*, double*);
+template void transform_coefs<float>(const Gate&, const float*, Direction, float*);
+template void transform_coefs<double>(const Gate&, const double*, Direction, double*);
 template const char* run_program<float>(const Program&, float*, const float*, const Shapes&,
                                         Direction);
 template const char* run_program<double>(const Program&, double*, const double*, const Shapes&,

@@ -59,28 +59,45 @@ struct Geometry {
   int64_t reg_off[1 << kMaxTargets];  // amplitude offset of each high-target pattern h
 };
 
-// Kernels of one instruction set for one real type R (float or double).
-// Each processes the groups [g0, g1) of ONE state; `scratch` holds at least
-// scratch_bytes(...) bytes, 64-byte aligned, private to the caller.
+// What a prepared gate does (IsaKernels::prepare, PreparedGate).
+enum Op : int {
+  kOpDense = 0,     // state <- U state (controlled: only where every control is 1)
+  kOpDiagonal,      // state <- diag(d) state on the targets
+  kOpPermutation,   // out[j] = in[perm[j]] on the target bits (controlled likewise)
+  kOpDenseVjp,      // out[i, j] += sum over the other bits of state[i] x[j] (complex, no
+                    // conjugation; out is 2 * 4^k doubles), then state <- U^T state
+  kOpDiagonalVjp,   // out[j] += sum state[j] x[j] (out: 2 * 2^k doubles), then state <- d state
+};
+
+// A prepared gate (IsaKernels::prepare) starts with the kernel that applies it,
+// chosen from its counts (targets, lane patterns, patterns that change):
+// p->apply(g, p, ...) applies it to the groups [g0, g1) of ONE state. `work`
+// holds work_bytes bytes, 64-byte aligned, private to the caller; x (the
+// forward input) and out are read and written by the VJPs only.
+template <class R>
+struct PreparedGate {
+  void (*apply)(const Geometry& g, const void* prep, void* work, R* state, const R* x,
+                double* out, int64_t g0, int64_t g1);
+};
+
+// Kernels of one instruction set for one real type R (float or double). A gate
+// is PREPARED once from its coefficients (matrix splits, lane tables, which
+// patterns move) and then applied to any number of states, so the setup is not
+// paid again per state.
 template <class R>
 struct IsaKernels {
   const char* name;
   int log_lanes;  // L: log2 of complex amplitudes per vector
-  size_t (*scratch_bytes)(const Geometry& g);
-  // state <- U state (controlled: only where every control is 1).
-  void (*dense)(const Geometry& g, R* state, const R* u, void* scratch, int64_t g0, int64_t g1);
-  // state <- diag(d) state on the targets.
-  void (*diagonal)(const Geometry& g, R* state, const R* d, void* scratch, int64_t g0, int64_t g1);
-  // out[j] = in[perm[j]] on the target bits (controlled: where every control is 1).
-  void (*permutation)(const Geometry& g, R* state, const int* perm, void* scratch, int64_t g0,
-                      int64_t g1);
-  // ct_u[i, j] += sum over the other bits of gct[i] x[j] (complex, no conjugation), then
-  // gct <- U^T gct. `ct_u` is 2 * 4^k doubles (interleaved), accumulated into.
-  void (*dense_vjp)(const Geometry& g, R* gct, const R* x, const R* u, void* scratch,
-                    double* ct_u, int64_t g0, int64_t g1);
-  // ct_d[j] += sum gct[j] x[j], then gct <- d * gct. `ct_d` is 2 * 2^k doubles.
-  void (*diagonal_vjp)(const Geometry& g, R* gct, const R* x, const R* d, void* scratch,
-                       double* ct_d, int64_t g0, int64_t g1);
+  // Bytes of the prepared `op` on g, and of the work space its apply needs.
+  size_t (*prep_bytes)(int op, const Geometry& g);
+  size_t (*work_bytes)(int op, const Geometry& g);
+  // Prepares `op` from coef (U for the dense ops, d for the diagonal ones; ignored
+  // for permutations, which read perm) into `prep`: prep_bytes bytes, 64-byte
+  // aligned, a PreparedGate<R> first.
+  void (*prepare)(int op, const Geometry& g, const R* coef, const int* perm, void* prep);
+  // The same for `prep`, prepared before for the same op and g, and new
+  // coefficients: redoes only what depends on them.
+  void (*refill)(int op, const Geometry& g, const R* coef, void* prep);
 };
 
 // Checks the wires and fills G for vectors of 2^L amplitudes; nullptr or a

@@ -1,0 +1,345 @@
+// The runner for batches of small states (program.h: run_batch, run_batch_adjoint).
+//
+// Gate by gate over a batch of small states pays, for every (state, gate), the
+// kernels' setup and a pass over a batch that may not fit the caches, and a
+// thread-pool region per gate. Here the steps are resolved once per call (their
+// Geometry, and the prepared gate of every step whose coefficients all states
+// share), then every state runs the whole program on one thread while it sits
+// in that core's caches; the threads share out the batch, a group of states
+// per task.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <new>
+#include <system_error>
+#include <vector>
+
+#include "program.h"
+
+namespace qsim_native {
+namespace {
+
+// States of at most 2^kSmallQubits amplitudes (128 KiB complex64) always come
+// here: the gate by gate runner seldom splits one such state's gate over
+// threads either. States of up to 2^kMidQubits amplitudes (512 KiB) come here
+// when there is one per thread: each still stays in its core's caches while the
+// whole program runs, where gate by gate streams the whole batch through memory
+// at every gate.
+constexpr int kSmallQubits = 14;
+constexpr int kMidQubits = 16;
+// Less work than this (amplitude-steps) stays on the calling thread.
+constexpr int64_t kParallelMinWork = int64_t(1) << 18;
+// Tasks per thread: groups of states small enough to even out the threads' loads,
+// unless their scratch (mostly the per-state prepared gates) would pass kMaxScratch.
+constexpr int kTasksPerThread = 4;
+constexpr size_t kMaxScratch = size_t(16) << 20;
+
+size_t round_up(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+struct alignas(64) Line {
+  char bytes[64];
+};
+
+// One prepared operation of a step: the kernel op, the direction its
+// coefficients are taken in, and where its prepared gate lives: in Call::shared,
+// made once, or (per_state) in each task's scratch, made for its first state and
+// refilled with the coefficients of the next ones.
+struct OpPlan {
+  int op;
+  Direction dir;
+  bool per_state;
+  size_t at;  // offset there
+};
+
+struct StepPlan {
+  const Step* step;
+  Gate gate;  // the plain gate it amounts to
+  Geometry G;
+  int perm[2][1 << kMaxTargets];  // permutations: forward, inverse
+  OpPlan ops[2];                  // applied to the state (the sweep: x, then g)
+};
+
+// A call: the resolved steps in the order they run, and the operands.
+template <class R>
+struct Call {
+  const IsaKernels<R>* isa;
+  Shapes sh;
+  const R* coefs;
+  R* x;                 // the states (the sweep: the forward outputs)
+  R* g;                 // the sweep: their cotangents
+  R* ct;                // the sweep: the coefficients' cotangents
+  bool sweep, want_ct;
+  std::vector<StepPlan> steps;
+  std::vector<Line> shared;  // prepared gates shared by every state
+  // A task's scratch (see carve): the per-state prepared gates, the kernels' work
+  // space, two coefficient blocks and the VJP's sums.
+  size_t per_state_bytes = 0, work_bytes = 0;
+  int64_t block_reals = 0;
+  int64_t per_task = 0;       // states per task
+  std::vector<Line> scratch;  // the tasks' scratch, task_bytes each, from `base`
+  char* base = nullptr;
+  size_t task_bytes = 0;
+  mutable std::atomic<bool> out_of_memory{false};  // set by a task (fused_ct allocates)
+};
+
+int op_of(const Gate& g, bool vjp) {
+  if (g.kind == kPermutation) return kOpPermutation;
+  if (g.kind == kDense) return vjp ? kOpDenseVjp : kOpDense;
+  return vjp ? kOpDiagonalVjp : kOpDiagonal;
+}
+
+// Prepares operation o of step sp for coefficient row `row` into `prep` (fresh),
+// or refills it; `block` and `tmp` hold block_reals reals each.
+template <class R>
+void prepare(const Call<R>& c, const StepPlan& sp, const OpPlan& o, const R* row, R* block,
+             R* tmp, void* prep, bool fresh) {
+  if (o.op == kOpPermutation) {
+    c.isa->prepare(o.op, sp.G, nullptr, sp.perm[o.dir != Direction::kForward], prep);
+    return;
+  }
+  const R* u = step_coefs(*sp.step, row, block);
+  if (!coefs_as_is(sp.gate, o.dir)) {
+    transform_coefs(sp.gate, u, o.dir, tmp);
+    u = tmp;
+  }
+  if (fresh) {
+    c.isa->prepare(o.op, sp.G, u, nullptr, prep);
+  } else {
+    c.isa->refill(o.op, sp.G, u, prep);
+  }
+}
+
+// Resolves step s for the call: its geometry, its operations and their room.
+template <class R>
+const char* plan_step(const Step& s, Direction dir, Call<R>* c, StepPlan* sp,
+                      size_t* shared_bytes) {
+  sp->step = &s;
+  sp->gate = plain_gate(s);
+  const Gate& g = sp->gate;
+  if (const char* e = build_geometry(&sp->G, c->sh.n, c->isa->log_lanes, g.targets, int(g.k),
+                                     g.controls, int(g.nc))) {
+    return e;
+  }
+  if (g.kind == kPermutation) {
+    for (int64_t j = 0; j < (int64_t(1) << g.k); ++j) {
+      sp->perm[0][j] = int(g.perm[j]);
+      sp->perm[1][g.perm[j]] = int(j);  // a permutation matrix's inverse is its transpose
+    }
+  }
+  if (c->sweep) {
+    const bool vjp = c->want_ct && g.kind != kPermutation;
+    sp->ops[0] = {op_of(g, false), Direction::kInverse, false, 0};
+    sp->ops[1] = {op_of(g, vjp), vjp ? Direction::kForward : Direction::kTranspose, false, 0};
+  } else {
+    sp->ops[0] = {op_of(g, false), dir, false, 0};
+    sp->ops[1] = {-1, dir, false, 0};
+  }
+  const int64_t dim = int64_t(1) << g.k;
+  c->block_reals = std::max(c->block_reals, 2 * (g.kind == kDense ? dim * dim : dim));
+  for (OpPlan& o : sp->ops) {
+    if (o.op < 0) continue;
+    c->work_bytes = std::max(c->work_bytes, round_up(c->isa->work_bytes(o.op, sp->G)));
+    o.per_state = c->sh.cb > 1 && o.op != kOpPermutation;
+    size_t& end = o.per_state ? c->per_state_bytes : *shared_bytes;
+    o.at = end;
+    end += round_up(c->isa->prep_bytes(o.op, sp->G));
+  }
+  return nullptr;
+}
+
+// Resolves every step, in the order they run, and prepares the gates that all
+// states share.
+template <class R>
+const char* plan(const Program& p, Direction dir, Call<R>* c) {
+  c->isa = kernels_for<R>(c->sh.n);
+  const bool reverse = c->sweep || dir != Direction::kForward;
+  const size_t ns = p.steps.size();
+  c->steps.resize(ns);
+  size_t shared_bytes = 0;
+  for (size_t i = 0; i < ns; ++i) {
+    const Step& s = p.steps[reverse ? ns - 1 - i : i];
+    if (const char* e = plan_step(s, dir, c, &c->steps[i], &shared_bytes)) return e;
+  }
+  c->shared.resize(shared_bytes / 64);
+  std::vector<R> block(size_t(c->block_reals)), tmp(size_t(c->block_reals));
+  for (const StepPlan& sp : c->steps) {
+    for (const OpPlan& o : sp.ops) {
+      if (o.op >= 0 && !o.per_state) {
+        prepare(*c, sp, o, c->coefs, block.data(), tmp.data(),
+                reinterpret_cast<char*>(c->shared.data()) + o.at, true);
+      }
+    }
+  }
+  return nullptr;
+}
+
+// A task's scratch, carved up.
+template <class R>
+struct Scratch {
+  char* preps;  // the per-state prepared gates
+  void* work;
+  R* block;
+  R* tmp;
+  double* out;  // the VJP's sums (block_reals doubles)
+  C* ctB;       // a fused block's cotangent
+};
+
+template <class R>
+size_t scratch_bytes(const Call<R>& c) {
+  const size_t b = size_t(c.block_reals);
+  return c.per_state_bytes + c.work_bytes + round_up(2 * b * sizeof(R)) +
+         round_up(b * sizeof(double)) + round_up(b / 2 * sizeof(C));
+}
+
+template <class R>
+Scratch<R> carve(const Call<R>& c, int task) {
+  const size_t b = size_t(c.block_reals);
+  char* p = c.base + c.task_bytes * size_t(task);
+  Scratch<R> s;
+  s.preps = p;
+  p += c.per_state_bytes;
+  s.work = p;
+  p += c.work_bytes;
+  s.block = reinterpret_cast<R*>(p);
+  s.tmp = s.block + b;
+  p += round_up(2 * b * sizeof(R));
+  s.out = reinterpret_cast<double*>(p);
+  p += round_up(b * sizeof(double));
+  s.ctB = reinterpret_cast<C*>(p);
+  return s;
+}
+
+// Applies operation i of sp to one state (x, out: the VJPs'), prepared for its
+// coefficients `row` (fresh: the task's first state).
+template <class R>
+void apply(const Call<R>& c, const StepPlan& sp, int i, const R* row, const Scratch<R>& s,
+           bool fresh, R* state, const R* x, double* out) {
+  const OpPlan& o = sp.ops[i];
+  const void* prep = s.preps + o.at;
+  if (o.per_state) {
+    prepare(c, sp, o, row, s.block, s.tmp, s.preps + o.at, fresh);
+  } else {
+    prep = reinterpret_cast<const char*>(c.shared.data()) + o.at;
+  }
+  static_cast<const PreparedGate<R>*>(prep)->apply(sp.G, prep, s.work, state, x, out, 0,
+                                                   sp.G.groups);
+}
+
+// ct_row += the VJP's sums for step sp (a fused step's spread onto its members).
+template <class R>
+void add_ct(const StepPlan& sp, const R* row, const Scratch<R>& s, R* ct_row) {
+  const int64_t dim = int64_t(1) << sp.gate.k;
+  const int64_t size = sp.gate.kind == kDense ? dim * dim : dim;
+  if (is_fused(sp.step->kind)) {
+    for (int64_t i = 0; i < size; ++i) s.ctB[i] = C(s.out[2 * i], s.out[2 * i + 1]);
+    fused_ct(*sp.step, row, s.ctB, ct_row);
+    return;
+  }
+  R* dst = ct_row + 2 * sp.step->offset;  // steps may share coefficients: add
+  for (int64_t i = 0; i < 2 * size; ++i) dst[i] += R(s.out[i]);
+}
+
+// The whole program on state b (fresh: the task's first).
+template <class R>
+void run_state(const Call<R>& c, int64_t b, const Scratch<R>& s, bool fresh) {
+  const R* row = c.coefs + 2 * (c.sh.cb > 1 ? b : 0) * c.sh.total;
+  R* x = c.x + (b << (c.sh.n + 1));
+  const R* none = nullptr;  // the forward input: the VJPs' only
+  if (!c.sweep) {
+    for (const StepPlan& sp : c.steps) apply(c, sp, 0, row, s, fresh, x, none, nullptr);
+    return;
+  }
+  R* g = c.g + (b << (c.sh.n + 1));
+  R* ct_row = c.ct + 2 * b * c.sh.total;
+  std::fill(ct_row, ct_row + 2 * c.sh.total, R(0));
+  for (const StepPlan& sp : c.steps) {
+    apply(c, sp, 0, row, s, fresh, x, none, nullptr);
+    const int op = sp.ops[1].op;
+    const bool vjp = op == kOpDenseVjp || op == kOpDiagonalVjp;
+    if (vjp) std::fill(s.out, s.out + c.block_reals, 0.0);
+    apply(c, sp, 1, row, s, fresh, g, x, s.out);
+    if (vjp) add_ct(sp, row, s, ct_row);
+  }
+}
+
+template <class R>
+void task(void* ctx, int t) {
+  const Call<R>& c = *static_cast<const Call<R>*>(ctx);
+  const Scratch<R> s = carve(c, t);
+  const int64_t b0 = int64_t(t) * c.per_task, b1 = std::min(c.sh.batch, b0 + c.per_task);
+  try {
+    for (int64_t b = b0; b < b1; ++b) run_state(c, b, s, b == b0);
+  } catch (const std::bad_alloc&) {  // must not leave a worker thread
+    c.out_of_memory.store(true);
+  }
+}
+
+template <class R>
+const char* run(const Program& p, Direction dir, Call<R>* c) {
+  try {
+    if (const char* e = plan(p, dir, c)) return e;
+    if (c->sh.batch == 0) return nullptr;
+    const int64_t work = (c->sh.batch << c->sh.n) * int64_t(c->steps.size() + 1);
+    c->task_bytes = scratch_bytes(*c);
+    int64_t ntasks = 1;
+    if (work >= kParallelMinWork) {
+      const int64_t roomy =
+          std::max<int64_t>(num_threads(), kMaxScratch / std::max<size_t>(c->task_bytes, 1));
+      ntasks = std::min<int64_t>({c->sh.batch, int64_t(kTasksPerThread) * num_threads(), roomy});
+    }
+    c->per_task = (c->sh.batch + ntasks - 1) / ntasks;
+    ntasks = (c->sh.batch + c->per_task - 1) / c->per_task;
+    c->scratch.resize(c->task_bytes / 64 * size_t(ntasks));
+    c->base = reinterpret_cast<char*>(c->scratch.data());
+    run_tasks(int(ntasks), &task<R>, c);
+    if (c->out_of_memory.load()) throw std::bad_alloc();
+    return nullptr;
+  } catch (const std::bad_alloc&) {
+    return "qsim native: out of memory for kernel scratch";
+  } catch (const std::system_error&) {
+    return "qsim native: could not start worker threads";
+  }
+}
+
+}  // namespace
+
+bool batch_runner_takes(const Shapes& sh) {
+  return sh.n <= kSmallQubits || (sh.n <= kMidQubits && sh.batch >= num_threads());
+}
+
+template <class R>
+const char* run_batch(const Program& p, R* state, const R* coefs, const Shapes& sh,
+                      Direction dir) {
+  Call<R> c;
+  c.sh = sh;
+  c.coefs = coefs;
+  c.x = state;
+  c.g = c.ct = nullptr;
+  c.sweep = c.want_ct = false;
+  return run(p, dir, &c);
+}
+
+template <class R>
+const char* run_batch_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct,
+                              const Shapes& sh, bool want_ct) {
+  Call<R> c;
+  c.sh = sh;
+  c.coefs = coefs;
+  c.x = x;
+  c.g = g;
+  c.ct = ct;
+  c.sweep = true;
+  c.want_ct = want_ct;
+  return run(p, Direction::kInverse, &c);
+}
+
+template const char* run_batch<float>(const Program&, float*, const float*, const Shapes&,
+                                      Direction);
+template const char* run_batch<double>(const Program&, double*, const double*, const Shapes&,
+                                       Direction);
+template const char* run_batch_adjoint<float>(const Program&, float*, float*, const float*,
+                                              float*, const Shapes&, bool);
+template const char* run_batch_adjoint<double>(const Program&, double*, double*, const double*,
+                                               double*, const Shapes&, bool);
+
+}  // namespace qsim_native
