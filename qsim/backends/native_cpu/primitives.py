@@ -326,8 +326,3 @@ def _step_vjp_jvp(primals, tangents, *, code):
 
 
 ad.primitive_jvps[step_vjp_p] = _step_vjp_jvp
-
-
-def undo(y, c, code):
-    """The input of a forward program from its output (unitary steps), with no cotangent."""
-    return program(y, c, code, INVERSE)

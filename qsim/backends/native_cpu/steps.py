@@ -48,11 +48,6 @@ def encode_fused(wires, members, diagonal=False) -> tuple[int, ...]:
     return rec + tuple(x for m in members for x in m)
 
 
-def coefficient_size(kind, k) -> int:
-    """Number of coefficients of a plain step of ``k`` targets."""
-    return {DENSE: 1 << (2 * k), DIAGONAL: 1 << k, PERMUTATION: 0}[kind]
-
-
 def _decode_one(code, i):
     kind, k, nc, offset = code[i:i + 4]
     i += 4
