@@ -142,19 +142,22 @@ def _steps(code):
     return decode(code)
 
 
+def _rows(fn, states, coefs):
+    """``fn(*state_rows, *coef_rows)`` over the leading batch axes of ``states`` and ``coefs``
+    (coefficients of shape ``(total,)`` stay shared by every row)."""
+    if all(a.ndim == 1 for a in states + coefs):
+        return fn(*states, *coefs)
+    batch = jnp.broadcast_shapes(*(a.shape[:-1] for a in states + coefs))
+    flat = lambda a: jnp.broadcast_to(a, batch + a.shape[-1:]).reshape(-1, a.shape[-1])  # noqa: E731
+    axes = [0] * len(states) + [None if c.ndim == 1 else 0 for c in coefs]
+    out = jax.vmap(fn, in_axes=axes)(*map(flat, states), *[c if c.ndim == 1 else flat(c) for c in coefs])
+    return jax.tree.map(lambda o: o.reshape(batch + o.shape[1:]), out)
+
+
 def _reference(x, c, code, mode):
     """The pure-JAX result of the program (leading batch axes of x and c broadcast)."""
     steps = _steps(code)
-    if x.ndim == 1 and c.ndim == 1:
-        return reference.run_code(x, c, steps, mode)
-    batch = jnp.broadcast_shapes(x.shape[:-1], c.shape[:-1])
-    xs = jnp.broadcast_to(x, batch + x.shape[-1:]).reshape(-1, x.shape[-1])
-    run = lambda s, k: reference.run_code(s, k, steps, mode)  # noqa: E731
-    if c.ndim == 1:
-        out = jax.vmap(run, in_axes=(0, None))(xs, c)
-    else:
-        out = jax.vmap(run)(xs, jnp.broadcast_to(c, batch + c.shape[-1:]).reshape(-1, c.shape[-1]))
-    return out.reshape(batch + x.shape[-1:])
+    return _rows(lambda s, k: reference.run_code(s, k, steps, mode), [x], [c])
 
 
 def _reference_sweep(y, g, c, code):
@@ -275,16 +278,7 @@ def _sweep_jvp(primals, tangents, *, code, want_ct):
 
 def _reference_sweep_rows(y, g, c, code):
     """`_reference_sweep` with the coefficient cotangent per state (as the kernel returns it)."""
-    if y.ndim == 1:
-        return _reference_sweep(y, g, c, code)
-    batch = y.shape[:-1]
-    flat = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731
-    if c.ndim == 1:
-        outs = jax.vmap(lambda yy, gg: _reference_sweep(yy, gg, c, code))(flat(y), flat(g))
-    else:
-        cs = jnp.broadcast_to(c, batch + c.shape[-1:])
-        outs = jax.vmap(lambda yy, gg, cc: _reference_sweep(yy, gg, cc, code))(flat(y), flat(g), flat(cs))
-    return tuple(o.reshape(batch + o.shape[-1:]) for o in outs)
+    return _rows(lambda yy, gg, cc: _reference_sweep(yy, gg, cc, code), [y, g], [c])
 
 
 ad.primitive_jvps[sweep_p] = _sweep_jvp
@@ -314,12 +308,7 @@ def _step_vjp_jvp(primals, tangents, *, code):
         return reference.run_code(g, c, steps, TRANSPOSE), vjp(g)[0]
 
     def ref(x, g, c):
-        if x.ndim == 1 and c.ndim == 1:
-            return one(x, g, c)
-        batch = jnp.broadcast_shapes(x.shape[:-1], g.shape[:-1], c.shape[:-1])
-        flat = lambda a: jnp.broadcast_to(a, batch + a.shape[-1:]).reshape(-1, a.shape[-1])  # noqa: E731
-        g_x, ct = jax.vmap(one)(flat(x), flat(g), flat(c))
-        return g_x.reshape(batch + g_x.shape[-1:]), ct.reshape(batch + ct.shape[-1:])
+        return _rows(one, [x, g], [c])
 
     tangents = tuple(map(ad.instantiate_zeros, tangents))
     return step_vjp_p.bind(*primals, code=code), list(jax.jvp(ref, primals, tangents)[1])
