@@ -129,6 +129,18 @@ def hea_layer(c, w):
         c.cnot(q, q + 1)
 
 
+def pennylane_hea(w, n: int, layers: int):
+    """The same layers as PennyLane operations (inside a QNode; ``import pennylane`` is the caller's)."""
+    import pennylane
+
+    for layer in range(layers):
+        for q in range(n):
+            pennylane.RY(w[layer, q, 0], wires=q)
+            pennylane.RZ(w[layer, q, 1], wires=q)
+        for q in range(n - 1):
+            pennylane.CNOT(wires=[q, q + 1])
+
+
 def hea_weights(n: int, layers: int, seed: str = "hea") -> np.ndarray:
     """Random HEA weights, shape ``(layers, n, 2)`` float64."""
     return rng_for(seed, n, layers).uniform(0, 2 * np.pi, (layers, n, 2))

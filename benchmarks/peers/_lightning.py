@@ -12,7 +12,7 @@ import numpy as np
 import pennylane
 from pennylane_lightning import lightning_qubit_ops as lops
 
-from ..workloads import u3_matrix
+from ..workloads import pennylane_hea, u3_matrix
 from ._base import Peer, Runner
 
 _STATE = {"complex64": lops.StateVectorC64, "complex128": lops.StateVectorC128}
@@ -71,12 +71,7 @@ class LightningPeer(Peer):
 
         @pennylane.qnode(dev, diff_method="adjoint")
         def cost(w):
-            for layer in range(layers):
-                for q in range(n):
-                    pennylane.RY(w[layer, q, 0], wires=q)
-                    pennylane.RZ(w[layer, q, 1], wires=q)
-                for q in range(n - 1):
-                    pennylane.CNOT(wires=[q, q + 1])
+            pennylane_hea(w, n, layers)
             return pennylane.expval(obs)
 
         grad = pennylane.grad(cost)

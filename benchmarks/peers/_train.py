@@ -26,6 +26,8 @@ import warnings
 
 import numpy as np
 
+from ..workloads import pennylane_hea
+
 # impl name in the tables -> (library, formulation)
 FORMULATIONS = {
     "tensorcircuit state": ("tensorcircuit", "state"),
@@ -125,12 +127,7 @@ def _pennylane(n: int, layers: int):
     def circuit(w, xs):
         for q in range(n):
             pennylane.RY(xs[:, q], wires=q)
-        for layer in range(layers):
-            for q in range(n):
-                pennylane.RY(w[layer, q, 0], wires=q)
-                pennylane.RZ(w[layer, q, 1], wires=q)
-            for q in range(n - 1):
-                pennylane.CNOT(wires=[q, q + 1])
+        pennylane_hea(w, n, layers)
         return pennylane.expval(obs)
 
     def batched(w, xs):   # a batch of one comes back without its batch axis

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..context import Case, row
 from ..timing import block, compile_jit, measure
-from ..workloads import hea_layer, hea_weights
+from ..workloads import hea_layer, hea_weights, pennylane_hea
 
 QUICK_QUBITS, FULL_QUBITS = (8,), (8, 12, 16)
 LAYERS = 4
@@ -107,12 +107,7 @@ def _pl_metric(cfg, n):
 
         @pennylane.qnode(dev, interface="autograd")
         def node(w):
-            for layer in range(LAYERS):
-                for q in range(n):
-                    pennylane.RY(w[layer, q, 0], wires=q)
-                    pennylane.RZ(w[layer, q, 1], wires=q)
-                for q in range(n - 1):
-                    pennylane.CNOT(wires=[q, q + 1])
+            pennylane_hea(w, n, LAYERS)
             return pennylane.expval(pennylane.PauliZ(0))
 
         w = pnp.array(hea_weights(n, LAYERS), requires_grad=True)
