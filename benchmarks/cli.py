@@ -20,7 +20,8 @@ import time
 import traceback
 from pathlib import Path
 
-SUITE_NAMES = ("gates", "circuits", "gradients", "compile", "batch", "qasmbench", "train", "hessian")
+SUITE_NAMES = ("gates", "circuits", "gradients", "compile", "batch", "qasmbench", "train", "hessian", "sharded",
+               "noise", "dynamic")
 TRAIN_ONLY_PEERS = ("pennylane",)   # PennyLane default.qubit: timed by the train suite only
 DTYPES = ("complex64", "complex128")
 DEFAULT_OUT = Path("benchmark-results")   # in the current directory: a run never dirties the checkout

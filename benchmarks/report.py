@@ -19,6 +19,7 @@ _EXTRA = {
     "batch": [("samples/s", lambda r: _num(r.get("samples_per_s"), "", 0))],
     "qasmbench": [("parse", lambda r: fmt_time(r.get("parse_s")))],
     "train": [("vs TC", lambda r: _num(r.get("vs_tc"), "x"))],
+    "noise": [("per traj", lambda r: fmt_time(r.get("per_trajectory_s")))],
 }
 
 

@@ -11,7 +11,7 @@ inputs are the only traced values.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import jax
@@ -35,6 +35,10 @@ class LayerSpec:
     diff: str
     dtype: np.dtype                                   # statevector dtype (complex64 / complex128)
     n_inputs: int | None
+    noise_key: tuple | None = None                    # the noise model's value (None: noiseless)
+    noise_method: str = "density_matrix"              # or "trajectories" (needs a key per call)
+    trajectories: int | None = None
+    noise: object = field(default=None, compare=False)  # a frozen copy of the qsim.NoiseModel
 
     @property
     def real_dtype(self):
@@ -60,7 +64,12 @@ class LayerSpec:
             raise ValueError(f"{self.where}: inputs must have shape {want}, got shape {tuple(x.shape)}")
         return jnp.asarray(x, self.real_dtype)
 
-    def one(self, x, w):
+    @property
+    def needs_key(self):
+        """Whether a call needs a random key (noise unravelled into trajectories)."""
+        return self.noise is not None and self.noise_method == "trajectories"
+
+    def one(self, x, w, key=None):
         """Expectations for ONE sample: shape ``(n_obs,)`` (``()`` if ``single``)."""
         c = qsim.Circuit(self.n_qubits, dtype=self.dtype)
         out = self.circuit(c, x, w)
@@ -69,15 +78,24 @@ class LayerSpec:
         elif out is not None:
             raise TypeError(f"{self.where}: circuit(c, x, w) must add gates to c and return None or a "
                             f"qsim.Circuit, got {type(out).__name__}")
-        vals = c.expectation(self.pauli_sums(), diff=self.diff)
+        if self.noise is None:
+            vals = c.expectation(self.pauli_sums(), diff=self.diff)
+        else:
+            extra = dict(key=key, trajectories=self.trajectories) if self.needs_key else {}
+            vals = c.with_noise(self.noise).expectation(self.pauli_sums(), diff=self.diff,
+                                                        method=self.noise_method, **extra)
         return vals[0] if self.single else vals
 
-    def forward(self, weights, x):
-        """Batched forward pass: ``x`` (batch, f) -> (batch, n_obs); (f,) -> (n_obs,)."""
+    def forward(self, weights, x, key=None):
+        """Batched forward pass: ``x`` (batch, f) -> (batch, n_obs); (f,) -> (n_obs,).
+
+        With trajectories, ``key`` is split into one key per sample."""
         x = self.check_input(x)
         if x.ndim == 1:
-            return self.one(x, weights)
-        return jax.vmap(self.one, in_axes=(0, None))(x, weights)
+            return self.one(x, weights, key)
+        if key is None:
+            return jax.vmap(self.one, in_axes=(0, None))(x, weights)
+        return jax.vmap(self.one, in_axes=(0, None, 0))(x, weights, jax.random.split(key, x.shape[0]))
 
 
 def default_init(key, shape, dtype):
@@ -85,7 +103,29 @@ def default_init(key, shape, dtype):
     return jax.random.uniform(key, shape, dtype, 0.0, 2 * math.pi)
 
 
-def make_spec(where, circuit, n_qubits, weight_shapes, observables, diff, dtype, n_inputs):
+_NOISE_METHODS = ("density_matrix", "trajectories")
+
+
+def _noise_fields(where, noise, noise_method, trajectories):
+    """The spec's noise fields: the model's value, a frozen copy, the method and trajectory count."""
+    if noise is None:
+        return {}
+    if not isinstance(noise, qsim.NoiseModel):
+        raise TypeError(f"{where}: noise must be a qsim.NoiseModel or None, got {type(noise).__name__}")
+    if noise_method not in _NOISE_METHODS:
+        raise ValueError(f"{where}: noise_method must be one of {_NOISE_METHODS}, got {noise_method!r}")
+    if trajectories is not None and (isinstance(trajectories, bool) or not isinstance(trajectories, (int, np.integer))
+                                     or trajectories < 2):
+        raise ValueError(f"{where}: trajectories must be an int >= 2 or None, got {trajectories!r}")
+    try:
+        key = noise.key()
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        raise ValueError(f"{where}: noise must have concrete parameters (numbers, not traced values)") from None
+    return dict(noise_key=key, noise_method=noise_method, trajectories=trajectories, noise=noise.copy())
+
+
+def make_spec(where, circuit, n_qubits, weight_shapes, observables, diff, dtype, n_inputs, noise=None,
+              noise_method="density_matrix", trajectories=None):
     """Validate the layer arguments and return the `LayerSpec`."""
     if not callable(circuit):
         raise TypeError(f"{where}: circuit must be a callable circuit(c, x, w), got {type(circuit).__name__}")
@@ -117,7 +157,8 @@ def make_spec(where, circuit, n_qubits, weight_shapes, observables, diff, dtype,
         _check_hermitian(where, "observables" if single else f"observables[{k}]", o)
     frozen = tuple((tuple(o.words), tuple(np.asarray(o.coeffs).tolist())) for o in obs)
     return LayerSpec(where, circuit, int(n_qubits), shapes, frozen, single, diff, cdtype,
-                     None if n_inputs is None else int(n_inputs))
+                     None if n_inputs is None else int(n_inputs),
+                     **_noise_fields(where, noise, noise_method, trajectories))
 
 
 def _check_hermitian(where, name, obs):

@@ -37,6 +37,11 @@ class QuantumLayer(nnx.Module):
       dtype: statevector dtype, ``jnp.complex64`` (default) or ``jnp.complex128`` (needs
         ``jax_enable_x64``); weights are float32 / float64 to match.
       n_inputs: optional feature count ``f``, checked on every call.
+      noise: optional `qsim.NoiseModel`: every circuit runs ``c.with_noise(noise)`` (training under noise).
+      noise_method: ``"density_matrix"`` (exact, default) or ``"trajectories"`` (an unbiased estimate
+        from ``trajectories`` Born-rule trajectories per sample; each call draws a key from the layer's
+        own ``nnx.Rngs`` stream, seeded from ``rngs.noise()`` at construction).
+      trajectories: trajectories per sample (default 1000).
 
     Inputs: ``x`` real, shape ``(batch, f)`` or ``(f,)`` (then the output has no batch axis).
 
@@ -55,9 +60,9 @@ class QuantumLayer(nnx.Module):
     """
 
     def __init__(self, circuit, n_qubits, weight_shapes, observables, *, rngs, diff="backprop", init=None,
-                 dtype=None, n_inputs=None):
+                 dtype=None, n_inputs=None, noise=None, noise_method="density_matrix", trajectories=None):
         self.spec = make_spec("QuantumLayer", circuit, n_qubits, weight_shapes, observables, diff, dtype,
-                              n_inputs)
+                              n_inputs, noise, noise_method, trajectories)
         if not isinstance(rngs, nnx.Rngs):
             raise TypeError(f"QuantumLayer: rngs must be an nnx.Rngs, got {type(rngs).__name__}")
         if init is not None and not callable(init):
@@ -65,11 +70,13 @@ class QuantumLayer(nnx.Module):
         init = default_init if init is None else init
         self.weights = nnx.Dict({name: nnx.Param(init(rngs.params(), shape, self.spec.real_dtype))
                                  for name, shape in self.spec.weight_shapes})
+        if self.spec.needs_key:
+            self.noise_rngs = nnx.Rngs(noise=rngs.noise())
 
     def __call__(self, x):
         """Expectations, shape ``(batch, n_obs)`` for ``x`` of shape ``(batch, f)``; ``(n_obs,)`` for ``(f,)``."""
         w = {name: self.weights[name][...] for name, _ in self.spec.weight_shapes}
-        return self.spec.forward(w, x)
+        return self.spec.forward(w, x, self.noise_rngs.noise() if self.spec.needs_key else None)
 
 
 # nnx's metaclass makes `inspect.signature(QuantumLayer)` (and `help`) show ``(*args, **kwargs)``;

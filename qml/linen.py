@@ -29,6 +29,9 @@ class QuantumLayer(nn.Module):
       weight_init: ``weight_init(key, shape, dtype)``; default uniform in ``[0, 2*pi)``.
       dtype: statevector dtype (``jnp.complex64`` default, or ``jnp.complex128``).
       n_inputs: optional feature count, checked on every call.
+      noise: optional `qsim.NoiseModel` (see `qml.QuantumLayer`); ``noise_method``: ``"density_matrix"``
+        or ``"trajectories"``, which draws its key from the ``"noise"`` rng collection
+        (``layer.apply(params, x, rngs={"noise": key})``); ``trajectories`` per sample.
 
     Example:
       >>> layer = qml.linen.QuantumLayer(circuit, 4, {"layers": (3, 4, 3)}, [qsim.Z(0)])
@@ -44,12 +47,16 @@ class QuantumLayer(nn.Module):
     weight_init: Callable | None = None
     dtype: Any = None
     n_inputs: int | None = None
+    noise: Any = None
+    noise_method: str = "density_matrix"
+    trajectories: int | None = None
 
     @nn.compact
     def __call__(self, x):
         """Expectations, shape ``(batch, n_obs)`` for ``x`` of shape ``(batch, f)``; ``(n_obs,)`` for ``(f,)``."""
         spec = make_spec("linen.QuantumLayer", self.circuit, self.n_qubits, dict(self.weight_shapes),
-                         self.observables, self.diff, self.dtype, self.n_inputs)
+                         self.observables, self.diff, self.dtype, self.n_inputs, self.noise,
+                         self.noise_method, self.trajectories)
         init = default_init if self.weight_init is None else self.weight_init
         w = {name: self.param(name, init, shape, spec.real_dtype) for name, shape in spec.weight_shapes}
-        return spec.forward(w, x)
+        return spec.forward(w, x, self.make_rng("noise") if spec.needs_key else None)

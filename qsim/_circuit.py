@@ -18,9 +18,9 @@ from . import _simulate
 from ._gates import ALIASES, GATES, GateDef, user_matrix
 from ._observables import PauliSum, check_hermitian
 from . import backends
-from ._ir import GateOp, RepeatOp
+from ._ir import ChannelOp, CondOp, DYNAMIC_OPS, GateOp, MeasureOp, RepeatOp, ResetOp
 from ._validate import (check_dtype, check_key, check_matrix, check_memory, check_n_qubits, check_param,
-                        check_state, check_wires, is_concrete)
+                        check_shots, check_state, check_wires, is_concrete)
 
 _DIFF_METHODS = ("backprop", "adjoint", "parameter-shift")
 _MARGINAL = "(each wire at most once)"
@@ -49,6 +49,9 @@ class Circuit:
         before running (0 or 1: no fusion; None: the default for the backend).
       backend: ``"auto"`` (native CPU kernels on CPU when built, XLA elsewhere), ``"xla"``
         (pure JAX) or ``"native"``.
+      mesh: a one-axis `jax.sharding.Mesh` of D = 2**g devices: the state is sharded over them
+        (the top g wires index the device; see ``qsim._sharding``); every result equals the
+        single-device one and the memory guard counts memory per device.
 
     Example:
       >>> c = Circuit(2).h(0).cnot(0, 1)
@@ -56,15 +59,20 @@ class Circuit:
     """
 
     def __init__(self, n_qubits, state=None, *, normalize=False, dtype=None, max_fused_qubits=None,
-                 backend="auto"):
+                 backend="auto", mesh=None):
         self.n_qubits = n = check_n_qubits(n_qubits)
+        from . import _sharding
+        self.mesh = _sharding.check_mesh(mesh, n, "Circuit")
         self.backend = backends.resolve(backend, "Circuit")
         if dtype is None and state is not None and jnp.iscomplexobj(state):
             dtype = jnp.asarray(state).dtype
         self.dtype = check_dtype(dtype)
         self.real_dtype = jnp.finfo(self.dtype).dtype
         self.max_fused_qubits = _check_fusion(max_fused_qubits)
-        check_memory(n, self.dtype, 2, "Circuit")
+        if self.mesh is None:
+            check_memory(n, self.dtype, 2, "Circuit")
+        else:
+            _sharding.check_memory(n, self.dtype, 2, "Circuit", self.mesh)
         self._init = None if state is None else check_state(state, n, "Circuit", self.dtype, normalize)
         self._program: list = []
         self._params: list = []
@@ -80,13 +88,9 @@ class Circuit:
         return self._record(GateOp(g, wires), params, where)
 
     def _record(self, op, params, where):
-        touched = set(op.wires) if isinstance(op, GateOp) else set(range(self.n_qubits))
-        measured = touched & set(self.measurements)
-        if measured:
-            raise ValueError(f"{where}: wire {min(measured)} was already measured; mid-circuit measurement "
-                             "is not supported (measure at the end of the circuit)")
         self._program.append(op)
         self._params.append(params)
+        self._lowered = None     # the lowered program kept by `_simulate._prepared` is stale now
         return self
 
     def i(self, wire): return self._gate("i", (wire,))
@@ -158,11 +162,129 @@ class Circuit:
         self._init = check_state(state, self.n_qubits, "Circuit.prepare", self.dtype, normalize)
         return self
 
+    # -- dynamic circuits: measurement, reset, classical control ----------
     def measure(self, wire, clbit=None):
-        """Record a terminal measurement of ``wire`` (into classical bit ``clbit``); no gate may follow on it."""
+        """Measure ``wire`` in the computational basis into classical bit ``clbit`` (default: ``wire``).
+
+        The state collapses. A circuit whose measurements are all terminal (nothing acts on a
+        measured wire afterwards) is not dynamic: `state()` is then the state before measurement.
+        """
         (wire,) = check_wires((wire,), self.n_qubits, "Circuit.measure")
-        self.measurements[wire] = wire if clbit is None else clbit
-        return self
+        clbit = wire if clbit is None else _check_clbit(clbit, "Circuit.measure", "clbit")
+        self.measurements[wire] = clbit
+        return self._record(MeasureOp(wire, clbit), (), "Circuit.measure")
+
+    def reset(self, wire):
+        """Reset ``wire`` to ``|0>`` (measure it, flip it on outcome 1; the outcome is not kept)."""
+        (wire,) = check_wires((wire,), self.n_qubits, "Circuit.reset")
+        return self._record(ResetOp(wire), (), "Circuit.reset")
+
+    def cond(self, clbits, value, fn):
+        """Apply the gates that ``fn(c)`` adds to ``c`` only when the classical bits hold ``value``.
+
+        ``value`` is compared with ``sum_i bit(clbits[i]) * 2**i`` (the first listed bit is the
+        least significant, as OpenQASM's ``if(creg==k)``).
+        """
+        where = "Circuit.cond"
+        clbits = tuple(_check_clbit(b, where, "clbits") for b in np.atleast_1d(clbits).tolist())
+        if not clbits or len(set(clbits)) != len(clbits):
+            raise ValueError(f"{where}: clbits must be a non-empty list of distinct classical bit indices, "
+                             f"got {clbits}")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 1 << len(clbits):
+            raise ValueError(f"{where}: value must be an int in 0..{(1 << len(clbits)) - 1} for {len(clbits)} "
+                             f"classical bit(s), got {value!r}")
+        if not callable(fn):
+            raise TypeError(f"{where}: fn must be a function fn(c) that adds gates to c, got {type(fn).__name__}")
+        sub = self._sub()
+        result = fn(sub)
+        if result is not None and result is not sub:
+            raise TypeError(f"{where}: fn(c) must add gates to c and return None or c, got {type(result).__name__}")
+        bad = [type(op).__name__ for op in sub._program if not isinstance(op, GateOp)]
+        if bad:
+            raise ValueError(f"{where}: only gates may be classically controlled, got {bad[0]}")
+        return self._record(CondOp(clbits, int(value), tuple(sub._program)), tuple(sub._params), where)
+
+    @property
+    def n_clbits(self):
+        """One more than the largest classical bit a measurement or condition uses (0 if none); a
+        circuit read from OpenQASM has at least the bits its ``creg``s declare (as Qiskit counts them)."""
+        bits = [op.clbit for op in self._program if isinstance(op, MeasureOp)]
+        bits += [b for op in self._program if isinstance(op, CondOp) for b in op.clbits]
+        declared = sum(getattr(self, "_cregs", {}).values())
+        return max(max(bits) + 1 if bits else 0, declared)
+
+    @property
+    def is_dynamic(self):
+        """True when the circuit resets, conditions on bits, or acts on a wire after measuring it."""
+        kept = getattr(self, "_dynamic_kept", None)   # (ops seen, answer): reads of a long circuit
+        if kept is not None and kept[0] == len(self._program):
+            return kept[1]
+        answer = _is_dynamic(self._program)
+        self._dynamic_kept = (len(self._program), answer)
+        return answer
+
+    @property
+    def is_noisy(self):
+        """True when the circuit holds a noise channel (or a noise model's readout error)."""
+        return getattr(self, "readout_error", None) is not None or any(
+            isinstance(op, ChannelOp) or (isinstance(op, RepeatOp) and any(isinstance(b, ChannelOp) for b in op.body))
+            for op in self._program)
+
+    # -- noise channels (Kraus conventions of PennyLane's channels) ---------
+    def _channel(self, name, wires, params):
+        from . import _channels
+        wires = check_wires(wires, self.n_qubits, f"Circuit.{name}")
+        op, params = _channels.validate(name, wires, params, self.real_dtype, self.dtype)
+        return self._record(op, params, f"Circuit.{name}")
+
+    def depolarizing(self, wire, p):
+        """Kraus ``sqrt(1-p) I, sqrt(p/3) X, sqrt(p/3) Y, sqrt(p/3) Z``."""
+        return self._channel("depolarizing", (wire,), (p,))
+
+    def amplitude_damping(self, wire, gamma):
+        """Kraus ``[[1,0],[0,sqrt(1-g)]], [[0,sqrt(g)],[0,0]]``."""
+        return self._channel("amplitude_damping", (wire,), (gamma,))
+
+    def phase_damping(self, wire, gamma):
+        """Kraus ``[[1,0],[0,sqrt(1-g)]], [[0,0],[0,sqrt(g)]]``."""
+        return self._channel("phase_damping", (wire,), (gamma,))
+
+    def bit_flip(self, wire, p):
+        """Kraus ``sqrt(1-p) I, sqrt(p) X``."""
+        return self._channel("bit_flip", (wire,), (p,))
+
+    def phase_flip(self, wire, p):
+        """Kraus ``sqrt(1-p) I, sqrt(p) Z``."""
+        return self._channel("phase_flip", (wire,), (p,))
+
+    def pauli_channel(self, wire, px, py, pz):
+        """Kraus ``sqrt(1-px-py-pz) I, sqrt(px) X, sqrt(py) Y, sqrt(pz) Z``."""
+        return self._channel("pauli_channel", (wire,), (px, py, pz))
+
+    def two_qubit_depolarizing(self, wire0, wire1, p):
+        """Kraus ``sqrt(1-p) II`` and ``sqrt(p/15) P`` for the 15 other two-qubit Pauli words."""
+        return self._channel("two_qubit_depolarizing", (wire0, wire1), (p,))
+
+    def thermal_relaxation(self, wire, t1, t2, time):
+        """T1/T2 relaxation for ``time`` (as Qiskit Aer's ``thermal_relaxation_error``; ``t2 <= 2 t1``):
+        ``rho_11 -> e^{-time/t1} rho_11``, ``rho_01 -> e^{-time/t2} rho_01``."""
+        return self._channel("thermal_relaxation", (wire,), (t1, t2, time))
+
+    def kraus(self, ops, wires):
+        """Any CPTP map given by its Kraus operators ``ops`` (shape ``(m, 2**k, 2**k)``) on ``wires``."""
+        return self._channel("kraus", tuple(np.atleast_1d(wires).tolist()), (ops,))
+
+    def with_noise(self, model):
+        """A new Circuit: ``model``'s channels inserted after every matching gate (see `qsim.NoiseModel`)."""
+        from ._noise_model import NoiseModel
+        if not isinstance(model, NoiseModel):
+            raise TypeError(f"Circuit.with_noise: model must be a qsim.NoiseModel, got {type(model).__name__}")
+        return model.apply(self)
+
+    def density_matrix(self, diff="backprop"):
+        """The final density matrix, shape ``(2**n, 2**n)`` (exact; noise and measurements as channels)."""
+        from . import _density
+        return _density.density_matrix(self, _check_diff(diff, "Circuit.density_matrix", allow_shift=False))
 
     def repeat(self, layer, params):
         """Apply ``layer(circuit, p)`` once per leading slice ``p`` of ``params``, as one `lax.scan`.
@@ -187,36 +309,71 @@ class Circuit:
         sub = Circuit.__new__(Circuit)
         sub.n_qubits, sub.dtype, sub.real_dtype = self.n_qubits, self.dtype, self.real_dtype
         sub._init, sub._program, sub._params, sub.measurements = None, [], [], {}
+        sub.mesh = getattr(self, "mesh", None)
         sub.max_fused_qubits, sub.backend = self.max_fused_qubits, self.backend
         return sub
 
     # -- reading ---------------------------------------------------------
     @property
     def program(self):
-        """The recorded (static records, parameters) pair."""
-        return tuple(self._program), tuple(self._params)
+        """The recorded (static records, parameters) pair (terminal measurements dropped when not dynamic)."""
+        if self.is_dynamic or self.is_noisy:
+            return tuple(self._program), tuple(self._params)
+        pairs = [(op, p) for op, p in zip(self._program, self._params) if not isinstance(op, MeasureOp)]
+        return tuple(op for op, _ in pairs), tuple(p for _, p in pairs)
 
     @property
     def n_ops(self):
         return len(self._program)
 
-    def state(self, diff="backprop"):
-        """The final state, shape ``(2**n,)``, in the circuit's dtype."""
-        return _simulate.final_state(self, _check_diff(diff, "Circuit.state", allow_shift=False))
+    def state(self, diff="backprop", *, key=None, method=None):
+        """The final state, shape ``(2**n,)``, in the circuit's dtype.
 
-    def probs(self, wires=None):
-        """Probabilities of the basis states, shape ``(2**n,)``; with ``wires`` the marginal in that wire order."""
-        p = jnp.abs(self.state()) ** 2
+        A dynamic circuit (mid-circuit measurement, reset, classical control) or a noisy one
+        with ``method="trajectories"`` needs a ``key``: the state is then one trajectory's.
+        """
+        diff = _check_diff(diff, "Circuit.state", allow_shift=False)
+        if self.mesh is not None:
+            from . import _sharding
+            return _sharding.final_state(self, diff)
+        if self.is_noisy:
+            from . import _noise
+            return _noise.state(self, diff, key=key, method=method)
+        if self.is_dynamic:
+            from . import _dynamic
+            return _dynamic.state(self, diff, key=key)
+        return _simulate.final_state(self, diff)
+
+    def probs(self, wires=None, *, shots=None, key=None, method=None, trajectories=None):
+        """Probabilities of the basis states, shape ``(2**n,)``; with ``wires`` the marginal in that wire order.
+
+        Exact (outcome-averaged for a dynamic circuit, noise as channels for a noisy one), or with
+        ``shots=`` and ``key=`` the empirical frequencies of that many samples.
+        """
+        if wires is not None:
+            wires = check_wires(np.atleast_1d(wires).tolist(), self.n_qubits, "Circuit.probs", distinct=_MARGINAL)
+        if self.mesh is not None:
+            from . import _sharding
+            return _sharding.probs(self, wires, shots=shots)
+        if self.is_noisy:
+            from . import _noise
+            return _noise.probs(self, wires, shots=shots, key=key, method=method, trajectories=trajectories)
+        if self.is_dynamic or shots is not None or key is not None:
+            from . import _dynamic
+            return _dynamic.probs(self, wires, shots=shots, key=key)
+        return self._marginal(jnp.abs(self.state()) ** 2, wires)
+
+    def _marginal(self, p, wires):
+        """The marginal of the full distribution ``p`` on ``wires`` (checked), in that wire order."""
         if wires is None:
             return p
-        wires = check_wires(np.atleast_1d(wires).tolist(), self.n_qubits, "Circuit.probs", distinct=_MARGINAL)
         t = p.reshape((2,) * self.n_qubits)
         others = tuple(w for w in range(self.n_qubits) if w not in wires)
         t = jnp.sum(t, axis=others)
         order = np.argsort(np.argsort(wires))  # axes left are in sorted-wire order
         return jnp.transpose(t, tuple(int(i) for i in order)).reshape(-1)
 
-    def expectation(self, obs, diff="backprop"):
+    def expectation(self, obs, diff="backprop", *, shots=None, key=None, method=None, trajectories=None):
         """``<psi|H|psi>`` for a `PauliSum` (real scalar), or a list of them (shape ``(k,)``).
 
         ``H`` must be Hermitian: concrete coefficients that are not real once equal words
@@ -225,6 +382,12 @@ class Circuit:
 
         ``diff`` picks the gradient method: ``"backprop"`` (JAX autodiff), ``"adjoint"``
         (memory independent of depth) or ``"parameter-shift"``.
+
+        With ``shots=`` and ``key=``: a finite-shot estimate (each group of qubit-wise commuting
+        Pauli words measured in its own basis with ``shots`` shots); differentiate it with
+        ``diff="parameter-shift"``. A dynamic circuit's exact value averages over measurement
+        outcomes; a noisy one takes ``method="density_matrix"`` (exact, default) or
+        ``method="trajectories"`` (with ``key=`` and ``trajectories=``).
         """
         single = isinstance(obs, PauliSum)
         obs_list = [obs] if single else list(obs) if isinstance(obs, (list, tuple)) else None
@@ -236,21 +399,56 @@ class Circuit:
             if o.wires and o.wires[-1] >= self.n_qubits:
                 raise ValueError(f"Circuit.expectation: observable acts on wire {o.wires[-1]}, out of range "
                                  f"for a {self.n_qubits}-qubit circuit (allowed 0..{self.n_qubits - 1})")
-        vals = _simulate.expectations(self, obs_list, _check_diff(diff, "Circuit.expectation"))
+        diff = _check_diff(diff, "Circuit.expectation")
+        if self.mesh is not None:
+            from . import _sharding
+            vals = _sharding.expectations(self, obs_list, diff, shots=shots)
+        elif self.is_noisy:
+            from . import _noise
+            vals = _noise.expectations(self, obs_list, diff, shots=shots, key=key, method=method,
+                                       trajectories=trajectories)
+        elif self.is_dynamic or shots is not None or key is not None:
+            from . import _dynamic
+            vals = _dynamic.expectations(self, obs_list, diff, shots=shots, key=key)
+        else:
+            vals = _simulate.expectations(self, obs_list, diff)
         return vals[0] if single else vals
 
-    def sample(self, key, shots=1000, wires=None):
-        """``shots`` samples of the measured bits, int32 array ``(shots, len(wires))`` of 0/1."""
-        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)):
-            raise TypeError(f"Circuit.sample: shots must be a positive int, got {shots!r} of type "
-                            f"{type(shots).__name__}")
-        if shots < 1:
-            raise ValueError(f"Circuit.sample: shots must be a positive int, got {shots!r}")
+    def sample(self, key, shots=1000, wires=None, *, method=None):
+        """``shots`` samples of the final wires' bits, int32 array ``(shots, len(wires))`` of 0/1."""
+        shots = check_shots(shots, "Circuit.sample")
         check_key(key, "Circuit.sample")
         wires = tuple(range(self.n_qubits)) if wires is None else \
             check_wires(np.atleast_1d(wires).tolist(), self.n_qubits, "Circuit.sample", distinct=_MARGINAL)
+        if self.mesh is not None:
+            from . import _sharding
+            return _sharding.sample(self, key, shots, wires)
+        if self.is_noisy:
+            from . import _noise
+            return _noise.sample(self, key, shots, wires, method=method)
+        if self.is_dynamic:
+            from . import _dynamic
+            return _dynamic.sample(self, key, shots, wires)
         p = self.probs(wires)
         return _simulate.sample_bits(key, p, int(shots), len(wires))
+
+    def run(self, key, shots=1000, *, method=None):
+        """The classical bits of each of ``shots`` runs: int32 array ``(shots, n_clbits)``."""
+        shots = check_shots(shots, "Circuit.run")
+        check_key(key, "Circuit.run")
+        if self.is_noisy:
+            from . import _noise
+            return _noise.run(self, key, shots, method=method)
+        from . import _dynamic
+        return _dynamic.run(self, key, shots)
+
+    def counts(self, key, shots=1000, *, method=None):
+        """``{bitstring: count}`` of `run`; classical bit 0 is the FIRST character (Qiskit prints it last)."""
+        bits = np.asarray(self.run(key, shots, method=method))
+        if bits.shape[1] == 0:
+            return {"": int(bits.shape[0])}
+        keys, n = np.unique(bits, axis=0, return_counts=True)
+        return {"".join(str(int(b)) for b in row): int(c) for row, c in zip(keys, n)}
 
     def to_qasm(self) -> str:
         """OpenQASM 2 text of the circuit (qelib1 gates; user unitaries of 1-2 qubits decomposed).
@@ -283,6 +481,24 @@ def _check_fusion(k):
     if not 0 <= k <= 6:
         raise ValueError(f"Circuit: max_fused_qubits must be an int in 0..6 or None, got {k!r}")
     return int(k)
+
+
+def _is_dynamic(program):
+    measured = set()
+    for op in program:
+        if isinstance(op, (ResetOp, CondOp)):
+            return True
+        if isinstance(op, MeasureOp):
+            measured.add(op.wire)
+        elif measured and (isinstance(op, RepeatOp) or not measured.isdisjoint(op.wires)):
+            return True
+    return False
+
+
+def _check_clbit(b, where, name):
+    if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 0:
+        raise ValueError(f"{where}: {name} must hold non-negative int classical bit indices, got {b!r}")
+    return int(b)
 
 
 def _check_diff(diff, where, allow_shift=True):

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from ._gates import GATES
-from ._ir import FusedOp, GateOp, RepeatOp
+from ._ir import CondOp, FusedOp, GateOp, MeasureOp, RepeatOp, ResetOp
 from ._validate import is_concrete
 from .qasm import decompose, qelib1
 
@@ -29,10 +29,19 @@ def gates(circuit, *, where="to_qasm", concrete=True):
     """Yield ``(GateOp, params)`` for every gate of ``circuit`` in order, params as numpy arrays.
 
     With ``concrete=False`` a traced parameter is yielded as None (for drawings);
-    otherwise it is a ``ValueError``.
+    otherwise it is a ``ValueError``. Classically controlled gates are yielded as
+    ``(Cond, [(GateOp, params), ...])`` and measurements and resets as their records
+    (`MeasureOp`, `ResetOp`, with ``()``).
     """
     records, params = circuit.program
     yield from _walk(records, params, where, concrete)
+
+
+class Cond(NamedTuple):
+    """A classical condition of the gates that follow it in a `gates` item."""
+
+    clbits: tuple
+    value: int
 
 
 def _walk(records, params, where, concrete):
@@ -43,6 +52,10 @@ def _walk(records, params, where, concrete):
             yield from _walk(op.members, p, where, concrete)
         elif isinstance(op, RepeatOp):
             yield from _layers(op, p, where, concrete)
+        elif isinstance(op, (MeasureOp, ResetOp)):
+            yield op, ()
+        elif isinstance(op, CondOp):
+            yield Cond(op.clbits, op.value), list(_walk(op.body, p, where, concrete))
         else:
             raise TypeError(f"{where}: cannot read a circuit record of type {type(op).__name__}")
 
@@ -103,27 +116,102 @@ def to_qasm(circuit) -> str:
       h q[0];
       cx q[0], q[1];
     """
+    dynamic = circuit.is_dynamic if hasattr(circuit, "is_dynamic") else False
+    registers = _Registers(circuit) if dynamic else None
     body, phase, defined = [], 0.0, {}
     for index, (op, params) in enumerate(gates(circuit, where="to_qasm")):
-        name = op.gate.name
-        if GATES.get(name) == op.gate and name in qelib1.EXPORT_NAMES:
-            qasm_name = qelib1.EXPORT_NAMES[name]
-            defined.setdefault(qasm_name, qelib1.DEFINITIONS.get(qasm_name))
-            body.append(_statement(qasm_name, op.wires, params))
-            continue
-        seq, alpha = _decomposed(op, params, index)
-        phase += alpha
-        body.extend(_statement(n, tuple(op.wires[i] for i in local), p) for n, local, p in seq)
+        if isinstance(op, MeasureOp):
+            body.append(f"measure q[{op.wire}] -> {registers.bit(op.clbit)};")
+        elif isinstance(op, ResetOp):
+            body.append(f"reset q[{op.wire}];")
+        elif isinstance(op, Cond):      # a phase under a condition is global in each branch: dropped
+            gate_lines = [line for g, p in params for line in _gate_lines(g, p, index, defined)[0]]
+            body.extend(prefix + line for prefix in registers.conditions(op.clbits, op.value)
+                        for line in gate_lines)
+        else:
+            lines, alpha = _gate_lines(op, params, index, defined)
+            body.extend(lines)
+            phase += alpha
     lines = ["OPENQASM 2.0;", 'include "qelib1.inc";']
     lines += [d for d in defined.values() if d is not None]
     lines.append(f"qreg q[{circuit.n_qubits}];")
-    lines += _cregs(circuit.measurements) + body
+    lines += (registers.declarations() if dynamic else _cregs(circuit.measurements)) + body
     phase = math.remainder(phase, 2 * math.pi)
     if abs(phase) > 1e-12:
         lines += [f"// global phase e^(i*{phase!r}) = p(2a) rz(-2a) with a = {phase!r}",
                   _statement("p", (0,), (2 * phase,)), _statement("rz", (0,), (-2 * phase,))]
-    lines += [f"measure q[{w}] -> {_clbit(c)};" for w, c in sorted(circuit.measurements.items())]
+    if not dynamic:
+        lines += [f"measure q[{w}] -> {_clbit(c)};" for w, c in sorted(circuit.measurements.items())]
     return "\n".join(lines) + "\n"
+
+
+def _gate_lines(op, params, index, defined):
+    """The statements of one gate and the global phase its decomposition leaves."""
+    name = op.gate.name
+    if GATES.get(name) == op.gate and name in qelib1.EXPORT_NAMES:
+        qasm_name = qelib1.EXPORT_NAMES[name]
+        defined.setdefault(qasm_name, qelib1.DEFINITIONS.get(qasm_name))
+        return [_statement(qasm_name, op.wires, params)], 0.0
+    seq, alpha = _decomposed(op, params, index)
+    return [_statement(n, tuple(op.wires[i] for i in local), p) for n, local, p in seq], alpha
+
+
+class _Registers:
+    """Classical registers of a dynamic circuit: its own (``circuit._cregs``, from QASM) or, built
+    here, ``c`` (or ``c0, c1, ...``: each run of bits some condition spans is a register of its
+    own), concatenated in classical bit order so that `from_qasm` reads the bits back as the same
+    indices. A condition on part of a register is written as one ``if`` per value of the register
+    that agrees with it (at most `_MAX_IFS`)."""
+
+    def __init__(self, circuit):
+        n = circuit.n_clbits
+        given = getattr(circuit, "_cregs", None)
+        if given:
+            sizes = list(given.items())
+        else:
+            spans = sorted((min(op.clbits), max(op.clbits) + 1) for op in circuit.program[0]
+                           if isinstance(op, CondOp))
+            cuts, end = {0, n}, 0
+            for a, b in spans:
+                if a >= end:
+                    cuts.add(a)
+                end = max(end, b)
+                cuts.add(end)
+            cuts = {c for c in cuts if not any(a < c < b for a, b in spans)}
+            cuts = sorted(cuts)
+            names = ["c"] if len(cuts) == 2 else [f"c{i}" for i in range(len(cuts) - 1)]
+            sizes = [(name, b - a) for name, a, b in zip(names, cuts, cuts[1:])]
+        self.regs, start = [], 0
+        for name, size in sizes:
+            self.regs.append((name, start, size))
+            start += size
+
+    def declarations(self):
+        return [f"creg {name}[{size}];" for name, _, size in self.regs if size]
+
+    def bit(self, clbit):
+        for name, start, size in self.regs:
+            if start <= clbit < start + size:
+                return f"{name}[{clbit - start}]"
+        raise ValueError(f"to_qasm: classical bit {clbit} is outside the circuit's registers")
+
+    def conditions(self, bits, value):
+        """``["if(c==5) ", ...]``: the register values for which the bits hold ``value``."""
+        for name, start, size in self.regs:
+            if all(start <= b < start + size for b in bits):
+                fixed = {b - start: (value >> j) & 1 for j, b in enumerate(bits)}
+                free = [i for i in range(size) if i not in fixed]
+                if len(free) > _MAX_IFS.bit_length() - 1:
+                    break
+                base = sum(v << i for i, v in fixed.items())
+                return [f"if({name}=={base + sum(((m >> j) & 1) << i for j, i in enumerate(free))}) "
+                        for m in range(1 << len(free))]
+        raise ValueError(f"to_qasm: the condition on classical bits {list(bits)} has no OpenQASM 2 form: 'if' "
+                         f"compares a whole register, and these bits are not in one register of at most "
+                         f"{_MAX_IFS.bit_length() - 1} more bits")
+
+
+_MAX_IFS = 256
 
 
 def _decomposed(op, params, index):
@@ -223,17 +311,46 @@ def draw(circuit, output: str = "text", *, decimals: int | None = 2, max_length:
 
 
 def _layout(circuit, decimals):
-    """Every gate as an `_Item`, in columns: each gate right of everything before it on its span."""
+    """Every gate as an `_Item`, in columns: each gate right of everything before it on its span.
+
+    A mid-circuit measurement is ``↗c[k]`` (its classical bit), a reset ``|0⟩``, a classically
+    controlled gate its label followed by the condition, as ``X[c[0]=1]``.
+    """
     free = [0] * circuit.n_qubits
+    written, read = {}, {}              # classical bit -> first column free after its last write / read
     items = []
-    for op, params in gates(circuit, where="draw", concrete=False):
-        n_controls, label = _label(op, params, decimals)
-        span = range(min(op.wires), max(op.wires) + 1)
-        layer = max(free[w] for w in span)
+
+    def place(wires, n_controls, label, after=0):
+        span = range(min(wires), max(wires) + 1)
+        layer = max(max(free[w] for w in span), after)
         for w in span:
             free[w] = layer + 1
-        items.append(_Item(layer, op.wires[:n_controls], op.wires[n_controls:], label))
+        items.append(_Item(layer, wires[:n_controls], wires[n_controls:], label))
+        return layer + 1
+
+    for op, params in gates(circuit, where="draw", concrete=False):
+        if isinstance(op, MeasureOp):
+            c = op.clbit
+            written[c] = place((op.wire,), 0, f"↗c[{c}]", max(written.get(c, 0), read.get(c, 0)))
+        elif isinstance(op, ResetOp):
+            place((op.wire,), 0, "|0⟩")
+        elif isinstance(op, Cond):
+            cond = f"[c[{','.join(map(str, op.clbits))}]={op.value}]"
+            after = max((written.get(c, 0) for c in op.clbits), default=0)
+            for g, p in params:
+                n_controls, label = _label(g, p, decimals)
+                end = place(g.wires, n_controls, label + cond, after)
+                for c in op.clbits:
+                    read[c] = max(read.get(c, 0), end)
+        else:
+            n_controls, label = _label(op, params, decimals)
+            place(op.wires, n_controls, label)
     return items
+
+
+def _terminal(circuit):
+    """``{wire: classical bit}`` drawn at the wire's end (a dynamic circuit draws them in place)."""
+    return {} if getattr(circuit, "is_dynamic", False) else circuit.measurements
 
 
 def _label(op, params, decimals):
@@ -270,8 +387,8 @@ def _text(circuit, items, max_length):
     for col in columns:
         width = max(len(t) for t in col.values())
         cells.append([col.get(w, "").ljust(width, "─") if w in col else "─" * width for w in range(n)])
-    ends = [f"┤↗├ {_bit_label(circuit.measurements[w])}" if w in circuit.measurements else "┤"
-            for w in range(n)]
+    measured = _terminal(circuit)
+    ends = [f"┤↗├ {_bit_label(measured[w])}" if w in measured else "┤" for w in range(n)]
     labels = [f"{w:>{len(str(n - 1))}}: " for w in range(n)]
     blocks = _blocks([len(c[0]) + 1 for c in cells], len(labels[0]) + 4 + max(map(len, ends)), max_length)
     out = []
@@ -312,7 +429,7 @@ def _figure(circuit, items):
     from matplotlib.patches import FancyBboxPatch
 
     n, n_layers = circuit.n_qubits, max((it.layer for it in items), default=-1) + 1
-    measured = circuit.measurements
+    measured = _terminal(circuit)
     width = n_layers + (1.5 if measured else 0.5)
     fig = Figure(figsize=(1.2 + 0.9 * width, 0.3 + 0.6 * n))
     ax = fig.add_axes((0, 0, 1, 1))

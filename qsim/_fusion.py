@@ -20,7 +20,7 @@ from ._ir import FusedOp, GateOp, LayerFn, RepeatOp
 
 def plan(program, k):
     """Static fusion plan: a list of lists of op indices, in execution order."""
-    done, open_blocks = [], []          # open: list of (wires set, [indices])
+    done, open_blocks = [], []          # open: list of (wires set, [indices]), oldest first
     for i, op in enumerate(program):
         if not isinstance(op, GateOp) or len(op.wires) > k:
             done.extend(b for _, b in open_blocks)
@@ -28,14 +28,19 @@ def plan(program, k):
             done.append([i])
             continue
         ws = set(op.wires)
-        hit = [b for b in open_blocks if b[0] & ws]
+        hit = [b for b in open_blocks if not ws.isdisjoint(b[0])]
+        rest = [b for b in open_blocks if ws.isdisjoint(b[0])]
         union = ws.union(*(b[0] for b in hit))
-        if len(union) <= k:
-            members = sorted(j for b in hit for j in b[1]) + [i]
-        else:
+        if len(union) > k:
             done.extend(b[1] for b in hit)
             union, members = ws, [i]
-        open_blocks = [b for b in open_blocks if b not in hit] + [(union, members)]
+        elif len(hit) == 1:
+            members = hit[0][1]          # the block is replaced below: extend its list in place
+            members.append(i)
+        else:
+            members = sorted(j for b in hit for j in b[1]) + [i]
+        rest.append((union, members))
+        open_blocks = rest
     done.extend(b for _, b in open_blocks)
     return done
 

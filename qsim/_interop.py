@@ -35,8 +35,9 @@ def from_qiskit(quantum_circuit, *, dtype=None) -> Circuit:
     basis states with qubit 0 last, qsim puts wire 0 first). Standard gates
     map to qsim's gates, others (``unitary``, ``mcx``, custom gates) are applied
     as their matrices; the circuit's global phase is kept; ``barrier`` and
-    ``delay`` are skipped; final ``measure`` instructions are recorded in
-    ``circuit.measurements`` as ``{wire: classical bit index}``.
+    ``delay`` are skipped; ``measure`` (anywhere; Qiskit's classical bit ``j`` is
+    classical bit ``j``), ``reset`` and ``if_test`` on a bit or a register (gates in its
+    body, no else) become `Circuit.measure`, `Circuit.reset` and `Circuit.cond`.
 
     Args:
       quantum_circuit: a ``qiskit.QuantumCircuit`` with bound parameters.
@@ -47,8 +48,8 @@ def from_qiskit(quantum_circuit, *, dtype=None) -> Circuit:
 
     Raises:
       TypeError: not a QuantumCircuit.
-      ValueError: unbound parameters, ``reset``, classical control, a gate after
-        a measurement on its qubit, or an instruction without a unitary matrix.
+      ValueError: unbound parameters, loops, an ``if_test`` with an else branch or an
+        expression condition, or an instruction without a unitary matrix.
 
     Example:
       >>> qc = qiskit.QuantumCircuit(2); qc.h(0); qc.cx(0, 1)
@@ -75,6 +76,29 @@ def from_qiskit(quantum_circuit, *, dtype=None) -> Circuit:
     return circuit
 
 
+def _qiskit_if(circuit, qc, inst, wires):
+    """``if_test((bit or register, value))`` with gates only in its body: `Circuit.cond`."""
+    from qiskit.circuit import Clbit
+
+    op = inst.operation
+    cond = op.condition
+    if not isinstance(cond, tuple):
+        raise ValueError("only conditions (clbit, value) or (register, value) are supported, not expressions")
+    if len(op.blocks) > 1 and op.blocks[1].data:
+        raise ValueError("an else branch is not supported")
+    target, value = cond
+    bits = [qc.find_bit(target).index] if isinstance(target, Clbit) else [qc.find_bit(b).index for b in target]
+    if int(value) >= 1 << len(bits):
+        return                                  # the register never holds that value
+    body = op.blocks[0]
+    where = {q: w for q, w in zip(body.qubits, wires)}
+
+    def add(c):
+        for binst in body.data:
+            _qiskit_op(c, body, binst, tuple(where[q] for q in binst.qubits))
+    circuit.cond(bits, int(value), add)
+
+
 def _qiskit_op(circuit, qc, inst, wires):
     from qiskit.circuit import ControlledGate, Gate
     from qiskit.quantum_info import Operator
@@ -85,9 +109,14 @@ def _qiskit_op(circuit, qc, inst, wires):
     if op.name == "measure":
         circuit.measure(wires[0], qc.find_bit(inst.clbits[0]).index)
         return
-    if not isinstance(op, Gate) and op.name in ("reset", "if_else", "while_loop", "for_loop", "switch_case"):
-        raise ValueError("reset and classical control are not supported (unitary circuits with terminal "
-                         "measurements only)")
+    if op.name == "reset":
+        circuit.reset(wires[0])
+        return
+    if op.name == "if_else":
+        _qiskit_if(circuit, qc, inst, wires)
+        return
+    if not isinstance(op, Gate) and op.name in ("while_loop", "for_loop", "switch_case"):
+        raise ValueError("loops and switch are not supported (if_test on a bit or a register is)")
     controlled = isinstance(op, ControlledGate)
     if controlled and op.ctrl_state != (1 << op.num_ctrl_qubits) - 1:
         controlled = False      # open controls: use the whole matrix

@@ -8,7 +8,9 @@ pytrees (the traced leaves). Records:
 - `RepeatOp(body, layer, n_layers)`: a layer recorded once and run ``n_layers`` times
   (`lax.scan`); ``layer`` maps one slice of the stacked weights to the body's parameters;
 - `ScanOp` / `ProgramOp`: lowered runs of steps (`_scan`): a switch over step signatures
-  (pure JAX), or one native program (``code``: the native step records).
+  (pure JAX), or one native program (``code``: the native step records);
+- `MeasureOp` / `ResetOp` / `CondOp`: mid-circuit measurement, reset and classical control
+  (dynamic circuits, `_dynamic`); `ChannelOp`: a noise channel (`_channels`).
 """
 
 from __future__ import annotations
@@ -86,3 +88,38 @@ class ScanOp:
 class ProgramOp:
     code: tuple[int, ...]       # native step records (`backends.native_cpu.steps`)
     const: bool                 # coefficients are constants: no cotangent is ever needed
+
+
+# ---------------------------------------------------------------- dynamic & noisy records ------
+# Parameters: ``()`` for `MeasureOp` / `ResetOp`; a tuple of the body's parameter tuples for
+# `CondOp`; the channel's parameters (a tuple, possibly traced) for `ChannelOp`.
+
+@dataclass(frozen=True)
+class MeasureOp:
+    wire: int
+    clbit: int               # classical bit written with the outcome
+
+
+@dataclass(frozen=True)
+class ResetOp:
+    wire: int                # back to |0> (measure, then flip on 1)
+
+
+@dataclass(frozen=True)
+class CondOp:
+    clbits: tuple[int, ...]  # first listed = least significant bit of the compared value
+    value: int
+    body: tuple              # gate records applied when sum_i bit(clbits[i]) 2^i == value
+
+    @property
+    def wires(self):
+        return tuple(sorted({w for op in self.body for w in op.wires}))
+
+
+@dataclass(frozen=True)
+class ChannelOp:
+    name: str                # "depolarizing", "amplitude_damping", ..., "kraus"
+    wires: tuple[int, ...]
+
+
+DYNAMIC_OPS = (MeasureOp, ResetOp, CondOp)

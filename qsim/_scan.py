@@ -8,13 +8,19 @@ program would take half a minute to compile. A run of consecutive gate records
 (a matrix padded to ``(2^K, 2^K)`` and a diagonal padded to ``(2^K,)``). Each
 branch is compiled once, however many gates use it.
 
-The per-step blocks are built on the host from the concrete gate parameters
-(one batched call per gate kind, fused blocks multiplied in numpy); the adjoint
-method walks a `ScanOp` with a reverse scan (see `_adjoint`).
+The per-step blocks are built on the host from the concrete gate parameters, in
+complex128 whatever the circuit's dtype, and cast once (`_host`); the adjoint
+method walks a `ScanOp` with a reverse scan (see `_adjoint`). On a small state
+(at most `GATHER_QUBITS` wires) the scan needs no switch at all: every step is
+padded to a dense block on K wires, and the body gathers those wires to the
+front of the state, multiplies, and scatters back (branches ``"gather"``), so a
+program touching hundreds of different wire sets compiles in a second instead
+of compiling one branch per wire set.
 
 With the native CPU kernels the same steps become a `ProgramOp` instead: the
 step list is a static attribute of ONE native call (`_native.apply_program`)
-and the blocks one flat array, so there is no per-step switch or state copy.
+and the blocks one flat array, so there is no per-step switch or state copy
+(a step wider than the kernels take stays a gate record between programs).
 
 `to_native` does the same for programs with TRACED parameters (inside
 ``jax.jit``/``jax.grad``): every run of gate and fused records becomes one
@@ -27,19 +33,20 @@ per gate instead of one XLA kernel per gate and per fused product.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _blocks, _fusion
-from ._gates import gate_matrix, user_matrix
+from . import _blocks, _fusion, _host
+from ._gates import GateDef, gate_matrix, user_matrix
 from ._ir import FusedOp, GateOp, LayerFn, ProgramOp, RepeatOp, ScanOp, Signature
 from .backends import native_cpu
 
 MIN_OPS = 48   # shorter programs stay unrolled (they compile quickly and run without a switch)
+GATHER_QUBITS = 12   # up to this many qubits the XLA scan gathers each step's wires to the front:
+                     # one scan body whatever the variety of wires (a switch compiles one branch per wire set)
 
 
 def _signature_and_block(op, block):
@@ -78,66 +85,29 @@ def _batched_matrix(gate, dtype):
     return jax.jit(jax.vmap(lambda *p: gate_matrix(gate, p, dtype)))
 
 
-def _kind_blocks(gate, rows, dtype, xp=jnp):
-    """The blocks of several instances of one non-permutation gate kind, stacked ``(N, ...)``.
-
-    ``rows`` are the instances' parameter tuples. With ``xp=np`` every parameter is concrete and the
-    blocks are computed now (even inside a user's trace) and returned as numpy.
-    """
+def _kind_blocks(gate, rows, dtype):
+    """The blocks of several instances of one non-permutation gate kind, stacked ``(N, ...)``
+    (``rows``: the instances' parameter tuples, possibly traced)."""
     if gate.matrix is user_matrix:
-        return xp.stack([xp.asarray(r[0], dtype) for r in rows])
+        return jnp.stack([jnp.asarray(r[0], dtype) for r in rows])
     if gate.n_params == 0:
-        m = xp.asarray(gate.matrix() if xp is np else gate_matrix(gate, (), dtype), dtype)
-        return xp.broadcast_to(m, (len(rows),) + m.shape)
-    stacked = [xp.stack([xp.asarray(r[j]) for r in rows]) for j in range(gate.n_params)]
-    with jax.ensure_compile_time_eval() if xp is np else contextlib.nullcontext():
-        out = _batched_matrix(gate, np.dtype(dtype))(*stacked)
-    return np.asarray(out) if xp is np else out
+        m = gate_matrix(gate, (), dtype)
+        return jnp.broadcast_to(m, (len(rows),) + m.shape)
+    stacked = [jnp.stack([jnp.asarray(r[j]) for r in rows]) for j in range(gate.n_params)]
+    return _batched_matrix(gate, np.dtype(dtype))(*stacked)
 
 
-def _host_blocks(program, params):
-    """Numpy blocks of every gate record with concrete parameters, one batched call per gate kind."""
-    by_gate: dict = {}
-    for i, op in enumerate(program):
-        by_gate.setdefault(op.gate, []).append(i)
-    blocks = [None] * len(program)
-    host = np.complex128 if jax.config.read("jax_enable_x64") else np.complex64
-    for gate, idx in by_gate.items():
-        if gate.structure == "permutation":
-            rows = [np.eye(len(gate.perm))[list(gate.perm)]] * len(idx)
-        else:
-            rows = _kind_blocks(gate, [params[i] for i in idx], host, xp=np)
-        for i, b in zip(idx, rows):
-            blocks[i] = np.asarray(b, np.complex128)
-    return blocks
-
-
-def _host_full(op, block):
-    """Dense numpy matrix of a gate record on all its wires (controls included)."""
-    if op.gate.structure == "diagonal":
-        return np.diag(block)
-    return _blocks.controlled(block, op.gate.n_controls, xp=np)
-
-
-def _host_fused(members, blocks, wires):
-    if all(m.gate.structure == "diagonal" for m in members):
-        d = np.ones(1 << len(wires), np.complex128)
-        for m, b in zip(members, blocks):
-            d = d * _blocks.embed(b, m.wires, wires, diagonal=True, xp=np)
-        return Signature("diagonal", wires, (), None), d
-    u = np.eye(1 << len(wires), dtype=np.complex128)
-    for m, b in zip(members, blocks):
-        u = _blocks.embed(_host_full(m, b), m.wires, wires, xp=np) @ u
-    return Signature("dense", wires, (), None), u
-
-
-def lower_concrete(program, params, dtype, k, backend):
+def lower_concrete(program, params, dtype, k, backend, n_qubits=None):
     """Fuse and lower a gate-only program whose parameters are all concrete, on the host.
 
-    Same result as `fuse` then one scan step per block, without per-gate device calls: blocks come
-    from one batched call per gate kind and fused blocks are multiplied in numpy.
+    Same result as `fuse` then one scan step per block, without per-gate device calls: the
+    blocks are multiplied in complex128 numpy (`_host`) and cast to ``dtype`` once. Without
+    native kernels, a state of at most `GATHER_QUBITS` wires (``n_qubits``, else the highest
+    wire used) runs the steps as gathered dense blocks (see `scan_apply`).
     """
-    blocks = _host_blocks(program, params)
+    if backend.programs is not None:
+        k = min(k, backend.programs.MAX_TARGETS)
+    blocks = _host.gate_blocks(program, params)
     groups = _fusion.plan(program, k) if k and k > 1 else [[i] for i in range(len(program))]
     sigs, mats = [], []
     for group in groups:
@@ -147,12 +117,68 @@ def lower_concrete(program, params, dtype, k, backend):
         else:
             members = [program[i] for i in group]
             wires = tuple(sorted({w for m in members for w in m.wires}))
-            sig, blk = _host_fused(members, [blocks[i] for i in group], wires)
+            sig, blk = _host.fused_block(members, [blocks[i] for i in group], wires)
         sigs.append(sig)
         mats.append(blk)
+    mats = _host.cast(mats, dtype)
     if backend.programs is not None:
-        return _encode(backend.programs, sigs, mats, dtype)
+        return _native_runs(backend.programs, sigs, mats, dtype)
+    n = n_qubits or 1 + max(w for op in program for w in op.wires)
+    if n <= GATHER_QUBITS:
+        return _assemble_gathered(sigs, mats, dtype, n)
     return _assemble(sigs, mats, dtype)
+
+
+def _step_matrix(sig, block, dtype):
+    """A step as ``(wires, dense matrix on them)``, controls included (exact: no rounding)."""
+    if sig.structure == "diagonal":
+        return sig.targets, np.diag(block)
+    if sig.structure == "permutation":
+        block = _blocks.perm_matrix(sig.perm, dtype, xp=np)
+    return sig.controls + sig.targets, _blocks.controlled(block.astype(dtype), len(sig.controls), xp=np)
+
+
+def _assemble_gathered(sigs, blocks, dtype, n):
+    """One `ScanOp` whose steps are all dense blocks on the same number K of wires (each step
+    padded with the identity on spare wires); its branches are ``Signature("gather", wires)``."""
+    dtype = np.dtype(dtype)
+    steps = [_step_matrix(s, b, dtype) for s, b in zip(sigs, blocks)]
+    k_max = max(len(w) for w, _ in steps)
+    sigs, mats = [], np.empty((len(steps), 1 << k_max, 1 << k_max), dtype)
+    for i, (wires, m) in enumerate(steps):
+        spare = tuple(w for w in range(n) if w not in wires)[:k_max - len(wires)]
+        sigs.append(Signature("gather", wires + spare, (), None))
+        mats[i] = np.kron(m, np.eye(1 << len(spare), dtype=dtype))
+    branches = tuple(dict.fromkeys(sigs))
+    index = {b: j for j, b in enumerate(branches)}
+    ids = tuple(index[s] for s in sigs)
+    with jax.ensure_compile_time_eval():
+        return (ScanOp(branches, ids, k_max),), ((jnp.asarray(mats), jnp.zeros((len(steps), 0), dtype)),)
+
+
+def _native_runs(native, sigs, blocks, dtype):
+    """One `ProgramOp` per run of steps the native kernels take (at most ``MAX_TARGETS`` targets);
+    a wider step (a 6-qubit user matrix) stays a gate record of its block, run by the XLA kernels."""
+    program, params, run = [], [], []
+
+    def flush():
+        if run:
+            op, p = _encode(native, [s for s, _ in run], [b for _, b in run], dtype)
+            program.extend(op)
+            params.extend(p)
+            run.clear()
+
+    for sig, blk in zip(sigs, blocks):
+        if len(sig.targets) <= native.MAX_TARGETS:
+            run.append((sig, blk))
+            continue
+        flush()
+        wires, m = _step_matrix(sig, blk, np.dtype(dtype))
+        program.append(GateOp(GateDef("unitary", len(wires), 1, "dense", 0, user_matrix, None, None), wires))
+        with jax.ensure_compile_time_eval():
+            params.append((jnp.asarray(m),))
+    flush()
+    return tuple(program), tuple(params)
 
 
 def _encode(native, sigs, blocks, dtype):
@@ -300,8 +326,69 @@ def apply_signature(sig: Signature, state, mat, diag, backend, inverse=False):
     return backend.apply_dense(state, jnp.conj(u).T if inverse else u, sig.targets, sig.controls)
 
 
+def _bit_gather(n, order):
+    """Index vector ``g`` with ``x[g]`` = ``x`` with wire ``order[j]`` moved to bit position ``j``
+    (MSB first): ``order`` is a traced ``(n,)`` int vector, so one body serves every wire set."""
+    i = jnp.arange(1 << n, dtype=jnp.int32)
+    out = jnp.zeros_like(i)
+    for j in range(n):
+        out = out | (((i >> (n - 1 - order[j])) & 1) << (n - 1 - j))
+    return out
+
+
+def _gather_tables(op, n):
+    """Per branch: the wire order putting its wires first, and its inverse (``(B, n)`` int32)."""
+    orders = np.array([list(b.targets) + [w for w in range(n) if w not in b.targets] for b in op.branches],
+                      np.int32)
+    return jnp.asarray(orders), jnp.asarray(np.argsort(orders, axis=1).astype(np.int32))
+
+
+def _gather_step(state, u, order, inv, k):
+    """Dense ``u`` on the ``k`` leading wires of ``order``: gather them to the front, one matmul, scatter back."""
+    n = state.shape[-1].bit_length() - 1
+    front = state[_bit_gather(n, inv)].reshape(1 << k, -1)
+    return jnp.matmul(u, front, precision=jax.lax.Precision.HIGHEST).reshape(-1)[_bit_gather(n, order)]
+
+
+def _gathered(op, state):
+    """Run ``op`` by gathers: its steps are padded dense blocks and the state is small (a larger
+    state, when a caller lowered without saying how many qubits, takes the switch: the padded
+    blocks are ordinary dense steps to `apply_signature`)."""
+    return op.branches[0].structure == "gather" and state.shape[-1] <= 1 << GATHER_QUBITS
+
+
+def _gather_scan(op, mats, state, inverse):
+    orders, invs = _gather_tables(op, state.shape[-1].bit_length() - 1)
+
+    def body(s, x):
+        i, m = x
+        return _gather_step(s, jnp.conj(m).T if inverse else m, orders[i], invs[i], op.k_max), None
+
+    ids = jnp.asarray(np.asarray(op.ids, np.int32))
+    state, _ = jax.lax.scan(body, state, (ids, mats), reverse=inverse)
+    return state
+
+
+def _gather_adjoint(op, mats, diags, psi, lam):
+    orders, invs = _gather_tables(op, psi.shape[-1].bit_length() - 1)
+
+    def body(carry, x):
+        i, m = x
+        psi, lam = carry
+        psi = _gather_step(psi, jnp.conj(m).T, orders[i], invs[i], op.k_max)
+        _, vjp = jax.vjp(lambda m_, s_: _gather_step(s_, m_, orders[i], invs[i], op.k_max), m, psi)
+        gm, lam = vjp(lam)
+        return (psi, lam), gm
+
+    ids = jnp.asarray(np.asarray(op.ids, np.int32))
+    (psi, lam), gms = jax.lax.scan(body, (psi, lam), (ids, mats), reverse=True)
+    return psi, lam, (gms, jnp.zeros_like(diags))
+
+
 def scan_apply(op: ScanOp, params, state, backend, inverse=False):
     mats, diags = params
+    if _gathered(op, state):
+        return _gather_scan(op, mats, state, inverse)
     branches = [lambda s, m, d, sig=sig: apply_signature(sig, s, m, d, backend, inverse) for sig in op.branches]
 
     def body(s, x):
@@ -316,6 +403,8 @@ def scan_apply(op: ScanOp, params, state, backend, inverse=False):
 def scan_adjoint(op: ScanOp, params, psi, lam, backend):
     """Reverse scan of adjoint steps; returns (state before, co-state before, (mat, diag) cotangents)."""
     mats, diags = params
+    if _gathered(op, psi):
+        return _gather_adjoint(op, mats, diags, psi, lam)
 
     def step(sig):
         def f(psi, lam, m, d):

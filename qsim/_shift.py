@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _linear
-from ._ir import GateOp, LayerFn, RepeatOp
+from . import _channels, _linear
+from ._ir import ChannelOp, GateOp, LayerFn, RepeatOp
 
 _C_PLUS = (math.sqrt(2) + 1) / (4 * math.sqrt(2))
 _C_MINUS = (math.sqrt(2) - 1) / (4 * math.sqrt(2))
@@ -63,7 +63,8 @@ def _rules(program):
     out = []
     for op in program:
         ops = op.body if isinstance(op, RepeatOp) else (op,)
-        per_op = tuple(tuple(o.gate.shift for _ in range(o.gate.n_params)) if isinstance(o, GateOp) else ()
+        per_op = tuple(tuple(o.gate.shift for _ in range(o.gate.n_params)) if isinstance(o, GateOp)
+                       else (None,) * _channels.n_params(o) if isinstance(o, ChannelOp) else ()
                        for o in ops)
         out.append((per_op, ()) if isinstance(op, RepeatOp) else per_op[0])
     return tuple(out)

@@ -16,13 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _adjoint, _fusion, _scan, _shift
+from . import _adjoint, _fusion, _host, _scan, _shift
 from ._executor import run_program
 from ._ir import GateOp, LayerFn, ProgramOp, RepeatOp
 from ._observables import pauli_expectations
 from ._validate import check_memory, is_concrete
 
-# default fusion width per platform (chosen by measurement, see benchmarks)
+# default fusion width per backend name, else per platform (chosen by measurement, see
+# benchmarks; "gpu": the GPU backend, pending `python -m benchmarks.gpu_device` on a device)
 DEFAULT_FUSION = {"cpu": 4, "gpu": 4}
 
 
@@ -122,7 +123,7 @@ def fusion_width(circ) -> int:
     """The fusion width for ``circ``: its own setting, else the backend's default."""
     if circ.max_fused_qubits is not None:
         return circ.max_fused_qubits
-    return DEFAULT_FUSION.get(jax.default_backend(), 4)
+    return DEFAULT_FUSION.get(circ.backend.name, DEFAULT_FUSION.get(jax.default_backend(), 4))
 
 
 def _prepared(circ):
@@ -130,14 +131,26 @@ def _prepared(circ):
 
     A long program whose parameters are all concrete (e.g. from QASM) is fused and
     lowered to a `ScanOp` here, eagerly, so the jitted function receives ready
-    blocks and its compile time does not grow with the number of gates.
+    blocks and its compile time does not grow with the number of gates. Its blocks
+    are multiplied in complex128 on the host (`_host`), wider on small circuits, and
+    the lowered program is kept on the circuit (``circ._lowered``, keyed by the
+    program's length and settings; `Circuit._record` drops it), so reading the same
+    circuit again reuses it and the compiled executable.
     """
+    key = (len(circ._program), circ.dtype, circ.backend, circ.max_fused_qubits)
+    kept = getattr(circ, "_lowered", None)
+    if kept is not None and kept[0] == key:
+        return kept[1]
     program, params = circ.program
     k = fusion_width(circ)
-    if (len(program) >= _scan.MIN_OPS and all(isinstance(op, GateOp) for op in program)
+    if (circ.backend.scan_concrete and len(program) >= _scan.MIN_OPS
+            and all(isinstance(op, GateOp) for op in program)
             and all(is_concrete(x) for x in jax.tree.leaves(params))):
-        program, params = _scan.lower_concrete(program, params, circ.dtype, k, circ.backend)
-        k = 0
+        if circ.max_fused_qubits is None:
+            k = _host.concrete_width(circ.n_qubits, k)
+        program, params = _scan.lower_concrete(program, params, circ.dtype, k, circ.backend, circ.n_qubits)
+        circ._lowered = (key, (program, params, 0))
+        return program, params, 0
     return program, params, k
 
 
@@ -205,10 +218,36 @@ def _const_key(c):
     return ("traced", id(c))
 
 
-def sample_bits(key, p, shots, n_bits):
-    """Inverse-CDF sampling of ``shots`` basis indices from ``p``, as bits (MSB first)."""
+def _inverse_cdf(p, u):
+    """The first index whose cumulative probability exceeds ``u * total`` (``p`` short)."""
     cdf = jnp.cumsum(p)
-    u = jax.random.uniform(key, (shots,), dtype=cdf.dtype) * cdf[-1]
-    idx = jnp.clip(jnp.searchsorted(cdf, u, side="right"), 0, p.shape[0] - 1)
+    return jnp.clip(jnp.searchsorted(cdf, u * cdf[-1], side="right"), 0, p.shape[0] - 1)
+
+
+def sample_bits(key, p, shots, n_bits):
+    """Inverse-CDF sampling of ``shots`` basis indices from ``p``, as bits (MSB first).
+
+    Over more than ``2**12`` outcomes the draw has two levels: a row of ``p`` viewed as
+    ``(2**a, 2**b)`` from the rows' totals, then an entry from that row's own cumulative sum
+    (a binary search per shot). One cumulative sum over all of a large ``p`` would hold
+    values near 1 whose float32 rounding (6e-8) is the size of each outcome's probability
+    (2^-22 ~ 2.4e-7 at n=22) and would bias the draw.
+    """
+    k_row, k_col = jax.random.split(key)
+    n = p.shape[0].bit_length() - 1
+    if n <= 12:
+        idx = _inverse_cdf(p, jax.random.uniform(key, (shots,), dtype=p.dtype))
+    else:
+        b = n // 2
+        rows = p.reshape(-1, 1 << b)
+        r = _inverse_cdf(jnp.sum(rows, axis=1), jax.random.uniform(k_row, (shots,), dtype=p.dtype))
+        cdf = jnp.cumsum(rows, axis=1)
+        target = jax.random.uniform(k_col, (shots,), dtype=p.dtype) * cdf[r, -1]
+        lo, hi = jnp.zeros_like(r), jnp.full_like(r, (1 << b) - 1)
+        for _ in range(b):                     # smallest j with cdf[r, j] > target
+            mid = (lo + hi) // 2
+            right = cdf[r, mid] <= target
+            lo, hi = jnp.where(right, mid + 1, lo), jnp.where(right, hi, mid)
+        idx = (r << b) + lo
     shifts = jnp.arange(n_bits - 1, -1, -1)
     return ((idx[:, None] >> shifts) & 1).astype(jnp.int32)

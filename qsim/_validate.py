@@ -194,3 +194,12 @@ def _memory_remedies(dtype, n_states, batch):
     if batch > 1:
         out.append("a smaller batch")
     return out + ["a machine with more memory"]
+
+
+def check_shots(shots, where):
+    """A positive Python int shot count (static: it sets array shapes)."""
+    if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)):
+        raise TypeError(f"{where}: shots must be a positive int, got {shots!r} of type {type(shots).__name__}")
+    if shots < 1:
+        raise ValueError(f"{where}: shots must be a positive int, got {shots!r}")
+    return int(shots)

@@ -190,9 +190,16 @@ def test_unknown_record_is_a_clear_error():
 
 
 def test_bad_classical_bit_is_a_clear_error():
+    """Circuit.measure now takes int classical bits only (they index `run`'s columns); a
+    measurements dict holding something else (set by hand) is still refused by the export."""
+    with pytest.raises(ValueError, match=r"Circuit.measure: clbit must hold non-negative int classical bit "
+                                         r"indices, got 'x'"):
+        qsim.Circuit(1).measure(0, clbit="x")
+    c = qsim.Circuit(1).measure(0)
+    c.measurements[0] = "x"
     with pytest.raises(ValueError, match=r"to_qasm: a classical bit must be an int >= 0 or a \(creg name, index\) "
                                          r"pair, got 'x'"):
-        to_qasm(qsim.Circuit(1).measure(0, clbit="x"))
+        to_qasm(c)
 
 
 def test_non_finite_parameter_is_a_clear_error():

@@ -24,6 +24,7 @@ import re
 import time
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -255,26 +256,32 @@ def test_corpus_program(path, n):
         assert circuit.measurements == qiskit_measurements(text)
 
 
-UNSUPPORTED = [   # (path, line, feature) of the first statement qsim cannot run
-    ("medium/bwt_n21.qasm", 6, "reset"),
-    ("medium/cc_n12.qasm", 31, "'if'"),
-    ("medium/seca_n11.qasm", 50, r"mid-circuit measurement \(a gate on qubit q\[9\] after it was measured on line 48\)"),
-    ("medium/square_root_n18.qasm", 25, "reset"),
-    ("small/bb84_n8.qasm", 40, r"mid-circuit measurement \(a gate on qubit q\[0\] after it was measured on line 33\)"),
-    ("small/inverseqft_n4.qasm", 13, "'if'"),
-    ("small/ipea_n2.qasm", 29, "reset"),
-    ("small/qec_sm_n5.qasm", 17, "'if'"),
-    ("small/shor_n5.qasm", 9, "reset"),
+DYNAMIC = [   # (path, n_clbits, deferred wires, first line of a dynamic statement): mid-circuit measure, reset, if
+    ("medium/bwt_n21.qasm", 42, 7617, 6),
+    ("medium/cc_n12.qasm", 12, 13, 31),
+    ("medium/seca_n11.qasm", 11, 11, 50),
+    ("medium/square_root_n18.qasm", 13, 78, 25),
+    ("small/bb84_n8.qasm", 8, 16, 40),
+    ("small/inverseqft_n4.qasm", 4, 4, 13),
+    ("small/ipea_n2.qasm", 4, 5, 29),
+    ("small/qec_sm_n5.qasm", 5, 5, 17),
+    ("small/shor_n5.qasm", 5, 7, 9),
 ]
 INVALID = [("small/hhl_n10.qasm", 186801), ("small/vqe_uccsd_n4.qasm", 225),
            ("small/vqe_uccsd_n6.qasm", 2286), ("small/vqe_uccsd_n8.qasm", 10813)]
 
 
 @needs_corpus
-@pytest.mark.parametrize("path, line, feature", UNSUPPORTED, ids=[Path(p).stem for p, *_ in UNSUPPORTED])
-def test_corpus_unsupported(path, line, feature):
-    with pytest.raises(qsim.QasmError, match=rf"^line {line}: .*{feature}.* not supported"):
-        qsim.from_qasm((CORPUS / path).read_text())
+@pytest.mark.parametrize("path, n_clbits, n_wires, line", DYNAMIC, ids=[Path(p).stem for p, *_ in DYNAMIC])
+def test_corpus_dynamic_programs_load(path, n_clbits, n_wires, line):
+    """They load as dynamic circuits (they were clear errors naming line ``line`` before mid-circuit
+    measurement, reset and if were supported); their outcomes are checked against Qiskit Aer in
+    test_dynamic.py. ``n_wires``: the deferred-measurement program's width."""
+    from qsim import _deferred
+    circuit = qsim.from_qasm((CORPUS / path).read_text())
+    assert circuit.is_dynamic and circuit.n_clbits == n_clbits
+    plan = _deferred.plan(tuple(circuit._program), circuit.n_qubits, circuit.n_clbits)
+    assert plan.n_wires == n_wires
 
 
 @needs_corpus
@@ -601,20 +608,13 @@ def test_dtype():
     ("opaque g(t) a;\nqreg q[1];\ng(1) q[0];", r"^line 5: gate 'g' is declared opaque"),
     ("opaque o a;\ngate g a { o a; }\nqreg q[1];\ng q[0];", r"^line 6: gate 'o' is declared opaque"),
     # unsupported features
-    ("qreg q[1];\nreset q[0];", r"^line 4: reset is not supported"),
-    ("qreg q[1];\ncreg c[1];\nif (c == 1) x q[0];", r"^line 5: classical control \('if' statement\) is not supported"),
-    ("qreg q[1];\ncreg c[1];\nif (c == 1) reset q[0];", r"^line 5: classical control \('if' statement\)"),
+    ("qreg q[1];\ncreg c[1];\nif (c == 1) reset q[0];", r"^line 5: a conditioned reset \('if \(\.\.\.\) reset'\) "
+                                                         r"is not supported; only gates can be classically controlled"),
+    ("qreg q[1];\ncreg c[1];\nif (c == 1) measure q[0] -> c[0];", r"^line 5: a conditioned measure"),
     ("qreg q[1];\ncreg c[1];\nif (c == 1) barrier q[0];", r"^line 5: expected a gate application, measure or "
                                                           r"reset after 'if \(...\)', got 'barrier'"),
     ("qreg q[1];\ncreg c[1];\nif (q == 1) x q[0];", r"^line 5: 'q' is not defined in this scope \(it is a qreg"),
     ("qreg q[1];\nif (c == 1) x q[0];", r"^line 4: 'c' is not defined in this scope \(no creg of that name"),
-    ("qreg q[2];\ncreg c[2];\nmeasure q[1] -> c[1];\nh q[0];\n\ncx q[0], q[1];",
-     r"^line 8: mid-circuit measurement \(a gate on qubit q\[1\] after it was measured on line 5\) is not supported"),
-    ("qreg q[2];\ncreg c[2];\nmeasure q -> c;\nh q;", r"^line 6: mid-circuit measurement \(a gate on qubit q\[0\]"),
-    ("gate g a, b { h a; cx a, b; }\nqreg q[2];\ncreg c[2];\nmeasure q[1] -> c[1];\ng q[0], q[1];",
-     r"^line 7: mid-circuit measurement \(a gate on qubit q\[1\]"),
-    ("qreg q[1];\ncreg c[2];\nmeasure q[0] -> c[0];\nmeasure q[0] -> c[1];",
-     r"^line 6: qubit q\[0\] is measured a second time \(first on line 5\)"),
     ("creg c[1];", r"^line 3: the program declares no qubits"),
 ])
 def test_errors(body, message):
@@ -630,6 +630,26 @@ def test_version_other_than_2():
 def test_error_without_include_names_the_include():
     with pytest.raises(qsim.QasmError, match=r"^line 2: unknown gate 'h' \(it is defined in qelib1.inc"):
         qsim.from_qasm("qreg q[1];\nh q[0];")
+
+
+# Programs that were clear errors before mid-circuit measurement, reset and if were supported: (body,
+# exact outcome-averaged probabilities of the final wires, the classical bits of every shot or None).
+@pytest.mark.parametrize("body, probs, bits", [
+    ("qreg q[2];\ncreg c[2];\nx q[1];\nmeasure q[1] -> c[1];\nh q[0];\n\ncx q[0], q[1];", [0, 0.5, 0.5, 0], [0, 1]),
+    ("qreg q[2];\ncreg c[2];\nmeasure q -> c;\nh q;", [0.25] * 4, [0, 0]),
+    ("gate g a, b { h a; cx a, b; }\nqreg q[2];\ncreg c[2];\nmeasure q[1] -> c[1];\ng q[0], q[1];",
+     [0.5, 0, 0, 0.5], [0, 0]),
+    ("qreg q[1];\ncreg c[2];\nx q[0];\nmeasure q[0] -> c[0];\nmeasure q[0] -> c[1];", [0, 1], [1, 1]),
+    ("qreg q[1];\ncreg c[1];\nx q[0];\nmeasure q[0] -> c[0];\nreset q[0];\nif (c == 1) h q[0];",
+     [0.5, 0.5], [1]),
+    ("qreg q[2];\ncreg a[1];\ncreg b[1];\nx q[1];\nmeasure q[1] -> b[0];\nif (b == 1) x q[0];\nif (a == 1) x q[1];",
+     [0, 0, 0, 1], [0, 1]),
+])
+def test_mid_circuit_programs_run(body, probs, bits):
+    circuit = qsim.from_qasm(HEADER + body, dtype=C128)
+    np.testing.assert_allclose(np.asarray(circuit.probs()), probs, atol=TOL[C128])
+    got = np.asarray(circuit.run(jax.random.key(0), shots=8))
+    np.testing.assert_array_equal(got, np.tile(bits, (8, 1)))
 
 
 def test_barrier_after_measure_is_fine():

@@ -43,6 +43,15 @@ def test_moons(tmp_path):
     assert m["test_accuracy"] >= 0.85
 
 
+def test_noisy_classifier(tmp_path):
+    m = run("noisy_classifier", tmp_path)
+    assert m["unaware_accuracy_p=0.0"] >= 0.85 and m["aware_accuracy_p=0.0"] == m["unaware_accuracy_p=0.0"]
+    for p in (0.05, 0.15):   # noise-aware training lowers the loss on the noisy device; the signal shrinks with p
+        assert m[f"aware_loss_p={p}"] < m[f"unaware_loss_p={p}"]
+    assert m["unaware_loss_p=0.15"] > m["unaware_loss_p=0.05"] > m["unaware_loss_p=0.0"]
+    assert m["aware_accuracy_p=0.15"] > m["unaware_accuracy_p=0.15"] and m["trajectories_accuracy"] >= 0.7
+
+
 @pytest.mark.slow
 def test_digits(tmp_path):
     m = run("digits", tmp_path)

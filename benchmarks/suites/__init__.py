@@ -1,6 +1,6 @@
 """The benchmark suites, one module each; each exposes ``cases(cfg) -> list[Case]``."""
 
-from . import batch, circuits, compile, gates, gradients, hessian, qasmbench, train
+from . import batch, circuits, compile, dynamic, gates, gradients, hessian, noise, qasmbench, sharded, train
 
 SUITES = {
     "gates": gates,
@@ -11,6 +11,9 @@ SUITES = {
     "qasmbench": qasmbench,
     "train": train,
     "hessian": hessian,
+    "sharded": sharded,
+    "noise": noise,
+    "dynamic": dynamic,
 }
 
 __all__ = ["SUITES"]

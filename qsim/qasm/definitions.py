@@ -5,7 +5,7 @@ the callee, an evaluator of its parameters (floats, or functions of the gate's
 parameter values) and its qubits as indices into the gate's qubit arguments;
 `program.Expander` substitutes calls into it later. Programs written by tools
 hold thousands of definitions, so the common layout is read by regular
-expressions and string splits (`_fast_definition`); anything else goes
+expressions and string splits (`fast_definition`); anything else goes
 through the lexer (`_definition`), which also writes the error messages.
 
 Qiskit's rules: a gate acts on at least one qubit; its parameter and qubit
@@ -35,7 +35,7 @@ _NUMBERS = re.compile(rf"(?:\s*[-+]?{NUMBER}\s*,)*\s*[-+]?{NUMBER}\s*,?\s*", re.
 
 def gate_definition(parser, lex: Lexer, pos: int) -> int:
     """``gate name[(params)] qubits { body }``: declares a `UserGate`; the position after ``}``."""
-    end = _fast_definition(parser, pos)
+    end = fast_definition(parser, pos)
     return _definition(parser, lex) if end is None else end
 
 
@@ -90,7 +90,7 @@ def _piece(text, start, end, scope):
 
 
 # -- the common layout, without the lexer ----------------------------------------------
-def _fast_definition(parser, pos):
+def fast_definition(parser, pos):
     """Read the definition at ``pos`` if its layout is plain and it is valid; None to use the lexer."""
     m = _GATE.match(parser.text, pos)
     if m is None:

@@ -2,10 +2,9 @@
 
 Gate applications go through `qelib1.TABLE`. Measure, reset and conditioned
 statements arrive as `Statement` records and are handed to `_STATEMENTS`, one
-handler per kind: today a ``measure`` is recorded as a terminal measurement
-(a later gate on the measured qubit is a clear error naming both lines) and
-``reset`` / ``if`` are clear errors; supporting them is a change to these
-handlers only.
+handler per kind: ``measure`` (anywhere) becomes `Circuit.measure`, ``reset``
+`Circuit.reset` and ``if (creg == k) gate ...;`` `Circuit.cond` on the register's
+classical bits (a conditioned ``measure`` or ``reset`` is a clear error).
 """
 
 from __future__ import annotations
@@ -26,8 +25,10 @@ def from_qasm(text: str, *, dtype=None) -> Circuit:
     ``qreg``s (concatenated in declaration order: wire 0 is the first qubit of
     the first register), register broadcasting, parameter expressions (``pi``,
     ``+ - * / ^``, ``sin cos tan exp ln sqrt``), ``//`` comments. ``barrier`` is
-    ignored; terminal ``measure`` statements are recorded in
-    ``circuit.measurements`` as ``{wire: (creg name, index)}``.
+    ignored; ``measure`` (anywhere), ``reset`` and ``if (creg == k) gate ...;`` become
+    `Circuit.measure`, `Circuit.reset` and `Circuit.cond` (classical registers
+    concatenated in declaration order: classical bit 0 is the first bit of the first
+    ``creg``); ``circuit.measurements`` is ``{wire: (creg name, index)}``.
 
     Args:
       text: the program text.
@@ -39,8 +40,8 @@ def from_qasm(text: str, *, dtype=None) -> Circuit:
     Raises:
       QasmError: a syntax error, an undeclared name, an index out of range, an
         unknown gate, a wrong number of parameters or qubits, a repeated qubit,
-        a redeclaration, or an unsupported feature (mid-circuit measurement,
-        ``reset``, ``if``, applying an opaque gate); the message starts with ``line N:``.
+        a redeclaration, or an unsupported feature (a conditioned ``measure`` or
+        ``reset``, applying an opaque gate); the message starts with ``line N:``.
       StateTooLargeError: the program declares more qubits than fit in memory;
         the message starts with the line of the ``qreg`` that crossed the limit.
 
@@ -56,46 +57,60 @@ def from_qasm(text: str, *, dtype=None) -> Circuit:
 
 
 class _Replay:
-    """Applies a program's operations, in order, to a circuit."""
+    """Applies a program's operations, in order, to a circuit.
+
+    Classical registers are concatenated in declaration order: bit ``i`` of creg ``r`` is the
+    circuit's classical bit ``offset(r) + i`` (the first bit of the first creg is bit 0), and
+    ``if (r == k)`` compares ``k`` with the register's bits (its bit 0 least significant).
+    ``circuit.measurements`` keeps ``{wire: (creg name, index)}`` of the last measurement of
+    each wire, and ``circuit._cregs`` the registers (name -> size), for export.
+    """
 
     def __init__(self, program: QasmProgram, circuit: Circuit):
         self.program, self.circuit = program, circuit
-        self.measured = {}           # wire -> line of its (terminal) measurement
+        self.offset, total = {}, 0
+        for name, size in program.cregs.items():
+            self.offset[name], total = total, total + size
+        circuit._cregs = dict(program.cregs)      # read by `_export` to name the registers
 
     def run(self):
-        circuit, measured = self.circuit, self.measured
+        circuit = self.circuit
         for i, op in enumerate(self.program.ops):
             if type(op) is Statement:
                 _STATEMENTS[op.kind if op.condition is None else "if"](self, op)
                 continue
             name, wires, params = op
-            if measured and not measured.keys().isdisjoint(wires):
-                self._mid_circuit(i, wires)
             try:
                 TABLE[name].apply(circuit, wires, params)
             except ValueError as e:
                 raise QasmError(f"line {self.program.line(i)}: {e}") from None
 
-    def _mid_circuit(self, index, wires):
-        wire = next(w for w in wires if w in self.measured)
-        raise QasmError(f"line {self.program.line(index)}: mid-circuit measurement (a gate on qubit "
-                        f"{self.program.qubit_name(wire)} after it was measured on line {self.measured[wire]}) "
-                        "is not supported; measure only at the end")
-
     def measure(self, statement):
-        wire, clbit = statement.operands
-        if wire in self.measured:
-            raise QasmError(f"line {statement.line}: qubit {self.program.qubit_name(wire)} is measured a second "
-                            f"time (first on line {self.measured[wire]}); only one terminal measurement per "
-                            "qubit is supported")
-        self.measured[wire] = statement.line
-        self.circuit.measure(wire, clbit)
+        wire, (creg, index) = statement.operands
+        self.circuit.measure(wire, self.offset[creg] + index)
+        self.circuit.measurements[wire] = (creg, index)
 
-    def unsupported(self, statement):
-        feature = "reset" if statement.condition is None else "classical control ('if' statement)"
-        raise QasmError(f"line {statement.line}: {feature} is not supported (qsim runs unitary circuits with "
-                        "terminal measurements only)")
+    def reset(self, statement):
+        self.circuit.reset(statement.operands[0])
+
+    def conditioned(self, statement):
+        if statement.kind != "gate":
+            raise QasmError(f"line {statement.line}: a conditioned {statement.kind} ('if (...) "
+                            f"{statement.kind}') is not supported; only gates can be classically controlled")
+        creg, value = statement.condition
+        size = self.program.cregs[creg]
+        if value >= 1 << size:
+            return                     # the register never holds that value (as Qiskit reads it)
+        bits = list(range(self.offset[creg], self.offset[creg] + size))
+
+        def body(c):
+            for name, wires, params in statement.operands:
+                TABLE[name].apply(c, wires, params)
+        try:
+            self.circuit.cond(bits, value, body)
+        except ValueError as e:
+            raise QasmError(f"line {statement.line}: {e}") from None
 
 
 # One handler per statement kind; "if" takes every conditioned statement.
-_STATEMENTS = {"measure": _Replay.measure, "reset": _Replay.unsupported, "if": _Replay.unsupported}
+_STATEMENTS = {"measure": _Replay.measure, "reset": _Replay.reset, "if": _Replay.conditioned}

@@ -30,6 +30,8 @@ from .qelib1 import BUILTINS, QELIB1, Builtin
 # One plain gate statement: name, optional (params, one level of nested parentheses), arguments, ';'.
 _FAST = re.compile(r"\s*([a-z]\w*|U|CX)\b(?:\s*\(([^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*)\))?([^;{}()\"]*);",
                    re.A)
+# The start of a ``gate`` definition (read by `definitions.fast_definition` when its layout is plain).
+_DEFINITION = re.compile(r"\s*()gate\b", re.A)
 # Below this many qubits two statevectors take at most 32 MiB: no need to ask how much memory is free.
 _SMALL_QUBITS = 20
 # Past this many a statevector is beyond any machine (and 2**n itself gets slow to compute).
@@ -53,6 +55,7 @@ class Parser:
 
     def parse(self) -> QasmProgram:
         text, fast, cache, ops, pos = self.text, _FAST.match, self._statements, self.ops, 0
+        definition = _DEFINITION.match
         starts, positions = self.starts, self.positions
         while True:
             m = fast(text, pos)
@@ -65,6 +68,12 @@ class Parser:
                     positions.append(m.start(1))
                     ops.extend(hit)
                     pos = m.end()
+                    continue
+            d = definition(text, pos)
+            if d is not None:
+                end = definitions.fast_definition(self, d.end(1))
+                if end is not None:
+                    pos = end
                     continue
             lex = Lexer(text, pos)
             if lex.tok[0] == "eof":
