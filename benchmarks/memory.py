@@ -46,15 +46,17 @@ def peak_rss_mib() -> float:
     return ru_maxrss_mib()
 
 
-def _child_env():
-    env = dict(os.environ)
+def _child_env(extra=None):
+    env = dict(os.environ, **(extra or {}))
     paths = [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
 
-def run_isolated(target: str, kwargs: dict, *, x64: bool = False, timeout: float = 600) -> dict:
-    """Run ``target`` (``"package.module:function"``) with ``kwargs`` in a fresh process.
+def run_isolated(target: str, kwargs: dict, *, x64: bool = False, timeout: float = 600,
+                 env: dict | None = None) -> dict:
+    """Run ``target`` (``"package.module:function"``) with ``kwargs`` in a fresh process
+    (``env``: extra environment variables for it, e.g. ``XLA_FLAGS``).
 
     Returns:
       the function's dict plus ``peak_rss_mib``; on failure ``{"error": message}``.
@@ -62,7 +64,7 @@ def run_isolated(target: str, kwargs: dict, *, x64: bool = False, timeout: float
     spec = json.dumps({"target": target, "kwargs": kwargs, "x64": x64})
     try:
         proc = subprocess.run([sys.executable, "-m", "benchmarks.memory"], input=spec, text=True,
-                              capture_output=True, timeout=timeout, env=_child_env(), cwd=str(REPO_ROOT))
+                              capture_output=True, timeout=timeout, env=_child_env(env), cwd=str(REPO_ROOT))
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     for line in reversed(proc.stdout.splitlines()):

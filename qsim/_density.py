@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _fusion, _scan, _shift
+from ._observables import combine_words
 from ._executor import run_program
 from ._gates import GateDef
 from ._ir import ChannelOp, CondOp, GateOp, MeasureOp, RepeatOp
@@ -278,12 +279,7 @@ def expectations(circ, observables, diff):
     words = tuple(w for o in observables for w in o.words)
     vals = _words_jit(j.program, j.params, j.init, j.n_wires, circ.dtype, k, circ.backend, remat, j.reduce,
                       diff, words)
-    out, start = [], 0
-    for o in observables:
-        c, v = o.coeffs, vals[start:start + len(o.words)]
-        out.append(jnp.real(jnp.sum(c * v)) if jnp.iscomplexobj(c) else jnp.sum(c * v))
-        start += len(o.words)
-    return jnp.stack(out).astype(circ.real_dtype)
+    return combine_words(observables, vals, circ.real_dtype)
 
 
 def probs(circ):

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _deferred, _dynscan, _scan, _shots, _simulate
+from ._observables import combine_words
 from ._ir import CondOp, GateOp, MeasureOp, ResetOp
 from ._trajectory import RULES, as_key, prepare, run_prepared
 from ._validate import StateTooLargeError, available_bytes, check_key, check_memory, check_shots, is_concrete
@@ -119,15 +120,6 @@ def exact_probs(circ, wires):
     return _probs_jit(d.ex, d.program, d.params, d.init, tuple(d.plan.system[w] for w in wires))
 
 
-def _combine(observables, vals, real_dtype):
-    out, start = [], 0
-    for o in observables:
-        c, v = o.coeffs, vals[start:start + len(o.words)]
-        out.append(jnp.real(jnp.sum(c * v)) if jnp.iscomplexobj(c) else jnp.sum(c * v))
-        start += len(o.words)
-    return jnp.stack(out).astype(real_dtype)
-
-
 def _on_wires(word, system):
     return tuple((system[w], p) for w, p in word)
 
@@ -143,7 +135,7 @@ def exact_expectations(circ, observables, diff):
         got = _simulate._words_jit(d.program, d.params, d.init, d.ex.n, circ.dtype, diff, d.ex.k, phys,
                                    circ.backend)
         vals = vals.at[jnp.asarray(kept)].set(got.astype(circ.real_dtype))
-    return _combine(observables, vals, circ.real_dtype)
+    return combine_words(observables, vals, circ.real_dtype)
 
 
 # ------------------------------------------------------------------ sampling ------
@@ -387,7 +379,7 @@ def expectations(circ, observables, diff, *, shots, key):
             check_trajectory_size(circ._program, where)
             est = TrajectoryEstimator(_exec(circ), words, shots, circ.n_clbits)
             vals = _values_jit(est, tuple(circ._program), tuple(circ._params), circ._init, key, diff)
-    return _combine(observables, vals, circ.real_dtype)
+    return combine_words(observables, vals, circ.real_dtype)
 
 
 # Finite-shot word estimates, jitted per static estimator and program (eager calls compile once).

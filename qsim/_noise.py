@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _density, _shots, _trajectory
-from ._observables import pauli_expectations
+from ._observables import combine_words, pauli_expectations
 from ._simulate import fusion_width, sample_bits
 from ._unravel import STATES_PER_TRAJECTORY, batched, chunk_size, initial, trajectory, trajectory_program
 from ._validate import check_key, check_memory
@@ -94,15 +94,6 @@ def _trajectory_words(circ, words, key, trajectories, where):
     return program, params, static
 
 
-def _combine(observables, vals, real_dtype):
-    out, start = [], 0
-    for o in observables:
-        c, v = o.coeffs, vals[..., start:start + len(o.words)]
-        out.append(jnp.real(jnp.sum(c * v, -1)) if jnp.iscomplexobj(c) else jnp.sum(c * v, -1))
-        start += len(o.words)
-    return jnp.stack(out, -1).astype(real_dtype)
-
-
 def expectation_with_error(circ, obs, *, key, trajectories=None, diff="backprop"):
     """The trajectory estimate of ``<H>`` and its standard error (``std / sqrt(trajectories)``).
 
@@ -124,7 +115,7 @@ def expectation_with_error(circ, obs, *, key, trajectories=None, diff="backprop"
         raise ValueError(f"{where}: diff must be 'backprop' (the standard error of a parameter-shift "
                          f"gradient is not reported), got {diff!r}")
     program, params, static = _trajectory_words(circ, words, key, trajectories, where)
-    per = _combine(observables, _words_jit(program, params, circ._init, key, *static), circ.real_dtype)
+    per = combine_words(observables, _words_jit(program, params, circ._init, key, *static), circ.real_dtype)
     mean, err = per.mean(0), per.std(0, ddof=1) / math.sqrt(per.shape[0])
     return (mean[0], err[0]) if single else (mean, err)
 
@@ -175,7 +166,7 @@ def expectations(circ, observables, diff, *, shots=None, key=None, method=None, 
             vals = _shots.values(_Estimator(*static), program, params, circ._init, _trajectory.as_key(key), diff)
         else:
             vals = _words_jit(program, params, circ._init, key, *static).mean(0)
-    return _combine(observables, vals, circ.real_dtype)
+    return combine_words(observables, vals, circ.real_dtype)
 
 
 def probs(circ, wires, *, shots=None, key=None, method=None, trajectories=None):

@@ -318,3 +318,14 @@ def pauli_expectations(state, words):
     return jnp.stack([jnp.asarray(v, state.dtype) for v in out])
 
 
+
+
+def combine_words(observables, vals, real_dtype):
+    """Each observable's value from its words' values ``vals`` (last axis: the words of every
+    observable in order; leading axes kept): ``sum_w coeff_w <w>``, real, shape ``(..., len(observables))``."""
+    out, start = [], 0
+    for o in observables:
+        c, v = o.coeffs, vals[..., start:start + len(o.words)]
+        out.append(jnp.real(jnp.sum(c * v, -1)) if jnp.iscomplexobj(c) else jnp.sum(c * v, -1))
+        start += len(o.words)
+    return jnp.stack(out, -1).astype(real_dtype)

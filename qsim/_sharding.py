@@ -35,7 +35,7 @@ from . import _executor, _shift, _simulate
 from ._gates import gate_matrix
 from ._ir import LayerFn, RepeatOp
 from ._layout import Step, SwapOp, plan, undo
-from ._observables import _sign_tensor
+from ._observables import _sign_tensor, combine_words
 from ._validate import StateTooLargeError, available_bytes, fmt_bytes, is_concrete
 from .backends.xla import split_shape
 
@@ -406,12 +406,7 @@ def expectations(circ, observables, diff, shots=None):
     words = tuple(w for o in observables for w in o.words)
     vals = _words_jit(program, params, circ._init, circ.n_qubits, circ.dtype, diff, k, words, circ.backend,
                       circ.mesh)
-    out, start = [], 0
-    for o in observables:
-        c, v = o.coeffs, vals[start:start + len(o.words)]
-        out.append(jnp.real(jnp.sum(c * v)) if jnp.iscomplexobj(c) else jnp.sum(c * v))
-        start += len(o.words)
-    return jnp.stack(out).astype(circ.real_dtype)
+    return combine_words(observables, vals, circ.real_dtype)
 
 
 def sample(circ, key, shots, wires):

@@ -19,7 +19,7 @@ import numpy as np
 from . import _adjoint, _fusion, _host, _scan, _shift
 from ._executor import run_program
 from ._ir import GateOp, LayerFn, ProgramOp, RepeatOp
-from ._observables import pauli_expectations
+from ._observables import combine_words, pauli_expectations
 from ._validate import check_memory, is_concrete
 
 # default fusion width per backend name, else per platform (chosen by measurement, see
@@ -174,13 +174,7 @@ def expectations(circ, observables, diff):
     words = tuple(w for o in observables for w in o.words)
     vals = _words_jit(program, params, circ._init, circ.n_qubits, circ.dtype, diff,
                       k, words, circ.backend)
-    out, start = [], 0
-    for o in observables:
-        c = o.coeffs
-        v = vals[start:start + len(o.words)]
-        out.append(jnp.real(jnp.sum(c * v)) if jnp.iscomplexobj(c) else jnp.sum(c * v))
-        start += len(o.words)
-    return jnp.stack(out).astype(circ.real_dtype)
+    return combine_words(observables, vals, circ.real_dtype)
 
 
 def record_layer(circ, layer, params, n_layers):

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..context import Case, row
 from ..timing import block, compile_jit, measure, now
+from ..workloads import pennylane_hea
 
 SUITE = "dynamic"
 THETA = 0.9
@@ -334,12 +335,7 @@ def _pennylane_vqe(cfg, name, n, shots, layers, exact, ours):
     @pennylane.set_shots(shots)
     @pennylane.qnode(dev, interface="jax", diff_method="parameter-shift")
     def node(w):
-        for layer in range(layers):
-            for q in range(n):
-                pennylane.RY(w[layer, q, 0], wires=q)
-                pennylane.RZ(w[layer, q, 1], wires=q)
-            for q in range(n - 1):
-                pennylane.CNOT(wires=[q, q + 1])
+        pennylane_hea(w, n, layers)
         return pennylane.expval(ham)
 
     w = jax.numpy.asarray(_vqe_weights(n, layers))

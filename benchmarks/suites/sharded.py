@@ -17,13 +17,8 @@ measures the cost of sharding (swaps, smaller kernels), not a speed-up.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 from ..context import SHORT_DTYPE, Case, row
-from ..memory import REPO_ROOT, TAG
+from ..memory import run_isolated
 from ..timing import block, compile_jit, measure
 
 QUICK_QUBITS, FULL_QUBITS = (16,), (16, 20, 22)
@@ -93,20 +88,8 @@ def device_case(n: int, layers: int, devices: int, dtype: str, repeat: int) -> d
 
 def _run_with_devices(devices: int, kwargs: dict, timeout: float = 900) -> dict:
     """``device_case(**kwargs)`` in a fresh process that sees ``devices`` CPU devices (and its peak RSS)."""
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + paths)
-    spec = json.dumps({"target": "benchmarks.suites.sharded:device_case", "kwargs": kwargs, "x64": False})
-    try:
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.memory"], input=spec, text=True, env=env,
-                              capture_output=True, timeout=timeout, cwd=str(REPO_ROOT))
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(TAG):
-            return json.loads(line[len(TAG):])
-    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return {"error": f"exit {proc.returncode}: {tail[:300]}"}
+    return run_isolated("benchmarks.suites.sharded:device_case", kwargs, timeout=timeout,
+                        env={"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
 
 
 def _note(r, base):
