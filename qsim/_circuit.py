@@ -407,8 +407,9 @@ class Circuit:
             from . import _noise
             vals = _noise.expectations(self, obs_list, diff, shots=shots, key=key, method=method,
                                        trajectories=trajectories)
-        elif self.is_dynamic or shots is not None or key is not None:
-            from . import _dynamic
+        elif (self.is_dynamic or shots is not None or key is not None
+              or _reads_measured_coherence(obs_list, self.measurements)):
+            from . import _dynamic   # a measured wire is dephased: X/Y on it read 0, as a channel gives
             vals = _dynamic.expectations(self, obs_list, diff, shots=shots, key=key)
         else:
             vals = _simulate.expectations(self, obs_list, diff)
@@ -481,6 +482,12 @@ def _check_fusion(k):
     if not 0 <= k <= 6:
         raise ValueError(f"Circuit: max_fused_qubits must be an int in 0..6 or None, got {k!r}")
     return int(k)
+
+
+def _reads_measured_coherence(observables, measured):
+    """Whether a word has X or Y on a (terminally) measured wire."""
+    return bool(measured) and any(p != "Z" and w in measured for o in observables for word in o.words
+                                  for w, p in word)
 
 
 def _is_dynamic(program):

@@ -366,7 +366,7 @@ def expectations(circ, observables, diff, *, shots, key):
     if not circ.is_dynamic:
         program, params, k = _simulate._prepared(circ)
         _simulate._check_memory(circ, program, params, k, "backprop", where)
-        est = StateEstimator(_exec(circ)._replace(k=k), words, shots, (), frozenset())
+        est = StateEstimator(_exec(circ)._replace(k=k), words, shots, (), frozenset(circ.measurements))
         vals = _values_jit(est, program, params, circ._init, key, diff)
     else:
         d = defer(circ)

@@ -147,6 +147,34 @@ class PauliSum:
         text = " ".join(terms)                       # "+ 0.5 Z0 - 1.2 I": drop the leading "+ ", keep a "-"
         return f"PauliSum({text[2:] if text.startswith('+ ') else '-' + text[2:] if text else ''})"
 
+    def matrix(self, n_qubits: int):
+        """The dense ``(2**n, 2**n)`` matrix on ``n_qubits`` wires (wire 0 the most significant bit),
+        for checking a Hamiltonian by hand at small n; refuses more than 14 wires (4 GiB)."""
+        if isinstance(n_qubits, bool) or not isinstance(n_qubits, (int, np.integer)) or n_qubits < 1:
+            raise ValueError(f"PauliSum.matrix: n_qubits must be a positive int, got {n_qubits!r}")
+        if self.wires and self.wires[-1] >= n_qubits:
+            raise ValueError(f"PauliSum.matrix: the sum acts on wire {self.wires[-1]}, out of range for "
+                             f"n_qubits={n_qubits} (allowed 0..{n_qubits - 1})")
+        if n_qubits > 14:
+            raise ValueError(f"PauliSum.matrix: a dense matrix on {n_qubits} wires would take "
+                             f"{16 * 4.0 ** n_qubits / 2 ** 30:.0f} GiB; use n_qubits <= 14 (or expectation())")
+        dim = 1 << n_qubits
+        idx = np.arange(dim)
+        dtype = jnp.result_type(self.coeffs.dtype, jnp.complex64)
+        out = jnp.zeros((dim, dim), dtype)
+        for c, word in zip(self.coeffs, self.words):   # P|j> = phase(j) |j ^ flip>: no Kronecker products
+            flip, phase = 0, np.ones(dim, complex)
+            for w, p in word:
+                bit = (idx >> (n_qubits - 1 - w)) & 1
+                if p in "XY":
+                    flip |= 1 << (n_qubits - 1 - w)
+                if p == "Z":
+                    phase = phase * (1 - 2 * bit)
+                elif p == "Y":
+                    phase = phase * 1j * (1 - 2 * bit)
+            out = out.at[idx ^ flip, idx].add(c * jnp.asarray(phase, dtype))
+        return out
+
     @staticmethod
     def from_string(text: str) -> "PauliSum":
         """Parse ``"0.5 Z0 Z1 + 0.3 X2 - 1.2"`` (also ``Z0*Z1``, ``0.5*Z0@Z1``, ``I``, ``Y3``)."""

@@ -533,3 +533,24 @@ def test_controlled_body_gates_keep_their_matrices():
                         psi = operator(c.n_qubits, gate("h"), (w,)) @ psi
                     brs.append(0.25 * np.abs(psi) ** 2)
             np.testing.assert_allclose(np.asarray(c.probs()), sum(brs), atol=TOL[np.complex128], err_msg=name)
+
+
+def test_terminal_measurement_dephases_expectations():
+    """A terminal measurement is a channel for expectations (X/Y on the measured wire average
+    to the dephased value), while state() stays the state before measurement (SPEC)."""
+    rng = np.random.default_rng(7)
+    angles = rng.uniform(0, 2 * np.pi, (3, 3))
+    c = qsim.Circuit(3, dtype=jnp.complex64)
+    for q in range(3):
+        c.u3(q, *angles[q])
+    c.cnot(0, 1).cnot(1, 2).measure(1)
+    assert not c.is_dynamic
+    psi = np.asarray(c.state(), np.complex128)
+    rho = np.outer(psi, psi.conj())
+    proj = [np.kron(np.kron(np.eye(2), np.diag([1.0 - b, b])), np.eye(2)) for b in (0, 1)]
+    rho = sum(p @ rho @ p for p in proj)                  # the measurement channel on wire 1
+    H = 0.7 * qsim.X(0) @ qsim.Y(1) + 0.3 * qsim.X(1) @ qsim.Z(2) - 0.5 * qsim.Z(1) @ qsim.X(2)
+    ref = float(np.real(np.trace(rho @ np.asarray(H.matrix(3)))))
+    np.testing.assert_allclose(float(c.expectation(H)), ref, atol=1e-5)
+    np.testing.assert_allclose(float(c.expectation(qsim.X(0))),
+                               float(np.real(np.trace(rho @ np.asarray(qsim.X(0).matrix(3))))), atol=1e-5)

@@ -247,3 +247,20 @@ def test_pauli_sum_as_jit_argument(rng):
         h = (0.5 + k) * Z(0) @ X(1) - 0.25 * Y(1)
         np.testing.assert_allclose(fj(h), expectation_ref(psi, h, n), atol=TOL[np.complex128])
     assert len(traces) == 1
+
+
+def test_paulisum_matrix_matches_kron_reference():
+    H = (0.7 * qsim.X(0) @ qsim.Y(1) + 0.3 * qsim.X(1) @ qsim.Z(3) - 0.5 * qsim.Z(0) @ qsim.Y(2)
+         + qsim.PauliSum.from_string("1.5 - 0.25 Y3"))
+    np.testing.assert_allclose(np.asarray(H.matrix(4)), pauli_sum_dense(4, H.words, H.coeffs), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(qsim.Y(0).matrix(1)), [[0, -1j], [1j, 0]])
+
+
+@pytest.mark.parametrize("n,match", [
+    (0, r"PauliSum.matrix: n_qubits must be a positive int, got 0"),
+    (1, r"PauliSum.matrix: the sum acts on wire 1, out of range for n_qubits=1 \(allowed 0..0\)"),
+    (15, r"PauliSum.matrix: a dense matrix on 15 wires would take 16 GiB; use n_qubits <= 14"),
+])
+def test_paulisum_matrix_bad_width(n, match):
+    with pytest.raises(ValueError, match=match):
+        (qsim.Z(0) @ qsim.X(1)).matrix(n)
