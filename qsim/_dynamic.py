@@ -147,7 +147,13 @@ def trajectories(ex, records, params, init, n_clbits, key, shots, finish):
     """``finish(state, clbits, key)`` of ``shots`` trajectories of `prepare`'s ``records``, stacked
     (leading axis ``shots``)."""
     state0 = _simulate._initial(ex.n, ex.dtype, init)
-    chunk = _chunk(ex.n, shots)
+    run_one = lambda k: run_prepared(records, params, state0, k, n_clbits, ex.backend)  # noqa: E731
+    return _map_shots(run_one, finish, key, shots, _chunk(ex.n, shots))
+
+
+def _map_shots(run_one, finish, key, shots, chunk):
+    """``finish(*run_one(k_run), k_finish)`` for ``shots`` keys split from ``key``: ``chunk`` at a
+    time vmapped, the chunks one after another (`lax.map`); stacked, leading axis ``shots``."""
     keys = jax.random.split(key, shots)
     pad = (-shots) % chunk
     if pad:
@@ -155,7 +161,7 @@ def trajectories(ex, records, params, init, n_clbits, key, shots, finish):
 
     def one(k):
         k_run, k_finish = jax.random.split(k)
-        state, clbits = run_prepared(records, params, state0, k_run, n_clbits, ex.backend)
+        state, clbits = run_one(k_run)
         return finish(state, clbits, k_finish)
 
     out = jax.lax.map(jax.vmap(one), keys.reshape((-1, chunk)))
@@ -285,18 +291,8 @@ def _scan_lowered(circ):
 @functools.partial(jax.jit, static_argnums=(0, 1, 5, 6, 7))
 def _scan_trajectory_jit(ex, op, arrays, init, key, shots, finish, chunk):
     state0 = _simulate._initial(ex.n, ex.dtype, init)
-    keys = jax.random.split(key, shots)
-    pad = (-shots) % chunk
-    if pad:
-        keys = jnp.concatenate([keys, keys[:pad]])
-
-    def one(k):
-        k_run, k_finish = jax.random.split(k)
-        state, clbits = _dynscan.run(op, arrays, state0, k_run, ex.backend)
-        return finish(state, clbits, k_finish)
-
-    out = jax.lax.map(jax.vmap(one), keys.reshape((-1, chunk)))
-    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[:shots], out)
+    run_one = lambda k: _dynscan.run(op, arrays, state0, k, ex.backend)  # noqa: E731
+    return _map_shots(run_one, finish, key, shots, chunk)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _fusion, _host, _scan
+from . import _scan
 from ._ir import CondOp, GateOp, MeasureOp, ResetOp, Signature
 from ._trajectory import as_key
 from .backends.xla import split_shape
@@ -67,19 +67,7 @@ def _gate_steps(steps, program, params, dtype, k, cond=None):
     permutations unless conditional: those become dense, so the identity can replace them)."""
     if not program:
         return
-    blocks = _host.gate_blocks(program, params)
-    groups = _fusion.plan(program, k) if k and k > 1 else [[i] for i in range(len(program))]
-    sigs, mats = [], []
-    for group in groups:
-        if len(group) == 1:
-            sig, blk = _scan._signature_and_block(program[group[0]], blocks[group[0]])
-        else:
-            members = [program[i] for i in group]
-            wires = tuple(sorted({w for m in members for w in m.wires}))
-            sig, blk = _host.fused_block(members, [blocks[i] for i in group], wires)
-        sigs.append(sig)
-        mats.append(blk)
-    mats = _host.cast(mats, dtype)
+    sigs, mats = _scan.host_steps(program, params, dtype, k)
     for sig, blk in zip(sigs, mats):
         if cond is not None and sig.structure == "permutation":
             wires, m = _scan._step_matrix(sig, blk, np.dtype(dtype))

@@ -84,13 +84,8 @@ def _need_key(key, where, what):
 
 def _trajectory_words(circ, words, key, trajectories, where):
     """``(program, params, static arguments of _words_jit)``; the memory guard first."""
-    count = _check_count(trajectories, where)
-    _need_key(key, where, "method='trajectories'")
-    n = circ.n_qubits
-    batch = chunk_size(n, circ.dtype, count)
-    check_memory(n, circ.dtype, STATES_PER_TRAJECTORY, where, batch=batch)
-    program, params = trajectory_program(circ)
-    static = (n, circ.dtype, fusion_width(circ), circ.backend, words, circ.n_clbits, count, batch)
+    count, batch, program, params = _trajectory_setup(circ, key, trajectories, where)
+    static = (circ.n_qubits, circ.dtype, fusion_width(circ), circ.backend, words, circ.n_clbits, count, batch)
     return program, params, static
 
 
@@ -184,14 +179,18 @@ def probs(circ, wires, *, shots=None, key=None, method=None, trajectories=None):
     return circ._marginal(p, wires)
 
 
-def _trajectory_probs(circ, key, trajectories, where):
+def _trajectory_setup(circ, key, trajectories, where):
+    """``(count, batch, program, params)`` of a trajectories run, checked (count, key, memory guard)."""
     count = _check_count(trajectories, where)
     _need_key(key, where, "method='trajectories'")
-    n = circ.n_qubits
-    batch = chunk_size(n, circ.dtype, count)
-    check_memory(n, circ.dtype, STATES_PER_TRAJECTORY, where, batch=batch)
-    program, params = trajectory_program(circ)
-    return _probs_jit(program, params, circ._init, key, n, circ.dtype, fusion_width(circ), circ.backend,
+    batch = chunk_size(circ.n_qubits, circ.dtype, count)
+    check_memory(circ.n_qubits, circ.dtype, STATES_PER_TRAJECTORY, where, batch=batch)
+    return (count, batch) + tuple(trajectory_program(circ))
+
+
+def _trajectory_probs(circ, key, trajectories, where):
+    count, batch, program, params = _trajectory_setup(circ, key, trajectories, where)
+    return _probs_jit(program, params, circ._init, key, circ.n_qubits, circ.dtype, fusion_width(circ), circ.backend,
                       circ.n_clbits, count, batch)
 
 

@@ -97,6 +97,24 @@ def _kind_blocks(gate, rows, dtype):
     return _batched_matrix(gate, np.dtype(dtype))(*stacked)
 
 
+def host_steps(program, params, dtype, k):
+    """The fused steps of a concrete gate program, built on the host: their signatures and
+    blocks, multiplied in complex128 (`_host`) and cast to ``dtype`` once."""
+    blocks = _host.gate_blocks(program, params)
+    groups = _fusion.plan(program, k) if k and k > 1 else [[i] for i in range(len(program))]
+    sigs, mats = [], []
+    for group in groups:
+        if len(group) == 1:
+            sig, blk = _signature_and_block(program[group[0]], blocks[group[0]])
+        else:
+            members = [program[i] for i in group]
+            wires = tuple(sorted({w for m in members for w in m.wires}))
+            sig, blk = _host.fused_block(members, [blocks[i] for i in group], wires)
+        sigs.append(sig)
+        mats.append(blk)
+    return sigs, _host.cast(mats, dtype)
+
+
 def lower_concrete(program, params, dtype, k, backend, n_qubits=None):
     """Fuse and lower a gate-only program whose parameters are all concrete, on the host.
 
@@ -107,20 +125,7 @@ def lower_concrete(program, params, dtype, k, backend, n_qubits=None):
     """
     if backend.programs is not None:
         k = min(k, backend.programs.MAX_TARGETS)
-    blocks = _host.gate_blocks(program, params)
-    groups = _fusion.plan(program, k) if k and k > 1 else [[i] for i in range(len(program))]
-    sigs, mats = [], []
-    for group in groups:
-        if len(group) == 1:
-            op = program[group[0]]
-            sig, blk = _signature_and_block(op, blocks[group[0]])
-        else:
-            members = [program[i] for i in group]
-            wires = tuple(sorted({w for m in members for w in m.wires}))
-            sig, blk = _host.fused_block(members, [blocks[i] for i in group], wires)
-        sigs.append(sig)
-        mats.append(blk)
-    mats = _host.cast(mats, dtype)
+    sigs, mats = host_steps(program, params, dtype, k)
     if backend.programs is not None:
         return _native_runs(backend.programs, sigs, mats, dtype)
     n = n_qubits or 1 + max(w for op in program for w in op.wires)
