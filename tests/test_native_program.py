@@ -196,6 +196,88 @@ def test_fused_steps_against_kron_and_finite_differences(dtype):
     assert abs(float(g) - float(fd)) <= (2e-4 if dtype == np.complex64 else 1e-7) * max(1, abs(float(fd)))
 
 
+def one_qubit_heavy(rng, n, steps, phases):
+    """A program of mostly one-qubit steps (dense, diagonal, X) between CNOTs and two-qubit
+    diagonals, so that most wires carry runs that `merge` turns into one step:
+    ``(code, coefs, dense operator)``; ``phases`` as in `random_program`."""
+    code, flat, offset, total = [], [], 0, np.eye(2**n, dtype=complex)
+    for _ in range(steps):
+        kind = rng.choice(["dense", "dense", "diagonal", "x", "cnot", "cz"])
+        a, b = (int(w) for w in rng.permutation(n)[:2])
+        if kind in ("dense", "diagonal"):
+            op = random_unitary(rng, 1) if kind == "dense" else np.diag(np.exp(1j * rng.uniform(0, 6, 2)))
+            kind_id = _native.DENSE if kind == "dense" else _native.DIAGONAL
+            code += _native.encode_step(kind_id, (a,), (), None, offset)
+            flat.append(op.reshape(-1) if kind == "dense" else np.diag(op))
+            offset += flat[-1].size
+            phi = rng.normal(size=2)
+            phases.append(np.tile(phi, 2) if kind == "dense" else phi)
+            total = full_operator(n, op, (a,)) @ total
+        elif kind == "cz":
+            d = np.exp(1j * rng.uniform(0, 6, 4))
+            code += _native.encode_step(_native.DIAGONAL, (a, b), (), None, offset)
+            flat.append(d)
+            offset += 4
+            phases.append(rng.normal(size=4))
+            total = full_operator(n, np.diag(d), (a, b)) @ total
+        else:
+            controls = (b,) if kind == "cnot" else ()
+            code += _native.encode_step(_native.PERMUTATION, (a,), controls, (1, 0))
+            total = full_operator(n, perm_matrix((1, 0)), (a,), controls) @ total
+    return tuple(code), np.concatenate(flat), total
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_one_qubit_runs_merged_against_kron_and_finite_differences(dtype):
+    """In-cache states run each wire's runs of one-qubit steps as one step (native_cpu.merge):
+    fewer steps, the same state as the dense product, the same coefficient gradient as float64
+    finite differences and as the unmerged program, and forward-mode derivatives through it."""
+    from qsim.backends.native_cpu import merge, primitives
+
+    rng = np.random.default_rng(11)
+    n = 5
+    phases = []
+    code, coefs, total = one_qubit_heavy(rng, n, 70, phases)
+    plan = merge.plan(code)
+    assert plan is not None and len(_native.steps.decode(plan.code)) < len(_native.steps.decode(code)) * 0.75
+    assert merge.plan(plan.code) is None      # merging is idempotent
+    x = random_state(rng, n, np.complex128)
+    c = jnp.asarray(coefs.astype(dtype))
+    out = jax.jit(lambda s, k: _native.apply_program(s, k, code))(jnp.asarray(x.astype(dtype)), c)
+    assert_close(out, total @ x, dtype, scale=4)
+
+    dirs = jnp.asarray(np.concatenate(phases))
+    sign = jnp.asarray(1 - 2 * ((np.arange(2**n) >> (n - 1)) & 1), jnp.float64)
+
+    def f(theta, dt):
+        k = (jnp.asarray(coefs) * jnp.exp(1j * theta * dirs)).astype(dt)
+        psi = _native.apply_program(jnp.asarray(x).astype(dt), k, code)
+        return jnp.sum(sign * jnp.abs(psi) ** 2).astype(jnp.float64)
+
+    tol = 2e-4 if dtype == np.complex64 else 1e-7
+    g = float(jax.jit(jax.grad(lambda t: f(t, dtype)))(0.3))
+    eps = 1e-6
+    fd = float((f(0.3 + eps, jnp.complex128) - f(0.3 - eps, jnp.complex128)) / (2 * eps))
+    assert abs(g - fd) <= tol * max(1, abs(fd))
+    assert abs(float(jax.jit(jax.jacfwd(lambda t: f(t, dtype)))(0.3)) - fd) <= tol * max(1, abs(fd))
+    saved = primitives.UNFUSE_MAX_QUBITS
+    try:       # the same program on the streaming path (no merging) gives the same gradient
+        primitives.UNFUSE_MAX_QUBITS = 0
+        g_plain = float(jax.grad(lambda t: f(t, dtype))(0.3))
+    finally:
+        primitives.UNFUSE_MAX_QUBITS = saved
+    assert abs(g - g_plain) <= tol * max(1, abs(fd))
+    # the sweep's outputs with merged steps: the input, U^T g and the original coefficients' ct
+    y = _native.apply_program(jnp.asarray(x.astype(dtype)), c, code)
+    ct_y = jnp.asarray(random_state(rng, n, dtype, batch=(3,)))
+    x_back, g_x, ct = _native.program_adjoint(code, c, jnp.broadcast_to(y, ct_y.shape), ct_y)
+    _, vjp = jax.vjp(lambda k: _native.apply_program(jnp.asarray(x.astype(dtype)), k, code), c)
+    want_ct = sum(vjp(ct_y[b])[0] for b in range(3))     # shared coefficients: summed over the batch
+    assert_close(x_back[1], x, dtype)
+    assert_close(g_x, ct_y @ jnp.asarray(total.astype(dtype)), dtype, scale=4)
+    assert_close(ct, want_ct, dtype, scale=float(jnp.abs(want_ct).max()))
+
+
 def test_errors_from_the_kernel():
     s = jnp.zeros(2**4, jnp.complex64).at[0].set(1)
     bad_wire = _native.encode_step(_native.DENSE, (4,), (), None, 0)

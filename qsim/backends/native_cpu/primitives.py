@@ -34,7 +34,7 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
 from ... import _linear
-from . import reference
+from . import merge, reference
 from .steps import DENSE, DIAGONAL, decode, unfuse
 
 FORWARD, INVERSE, TRANSPOSE = 0, 1, 2
@@ -188,8 +188,18 @@ def _unfused(code):
 
 
 def _for_size(code, dim):
-    """The code to run: fused blocks are kept for states that stream from memory."""
-    return _unfused(code) if dim <= 1 << UNFUSE_MAX_QUBITS else code
+    """The code to run and the merge plan of its coefficients (None: used as they are): fused
+    blocks are kept for states that stream from memory; in cache the members run one by one,
+    each wire's runs of one-qubit steps merged into one (`merge`)."""
+    if dim > 1 << UNFUSE_MAX_QUBITS:
+        return code, None
+    code = _unfused(code)
+    p = merge.plan(code)
+    return (code, None) if p is None else (p.code, p)
+
+
+def _merged(c, p):
+    return c if p is None else merge.coefficients(p, c)
 
 
 def program(x, c, code, mode=FORWARD):
@@ -202,7 +212,8 @@ def program(x, c, code, mode=FORWARD):
       code: the static step records (`steps`).
       mode: 0, 1 or 2 (static).
     """
-    return program_p.bind(x, c, code=_for_size(tuple(code), x.shape[-1]), mode=int(mode))
+    code, p = _for_size(tuple(code), x.shape[-1])
+    return program_p.bind(x, _merged(c, p), code=code, mode=int(mode))
 
 
 def _state_part(g, c, code, mode):
@@ -220,33 +231,42 @@ def _program_jvp(primals, tangents, *, code, mode):
     if not (has_dx or has_dc):
         return y, ad.Zero.from_primal_value(y)
     lin = tuple(t for t, on in ((dx, has_dx), (dc, has_dc)) if on)
+    # Residuals: only what the transpose reads, so that reverse mode saves one state per
+    # program. The sweep starts from the output y (it recovers the input itself); a one-step
+    # program and the other modes read the input x; a state tangent alone needs neither.
+    by_sweep = mode == FORWARD and has_dc and not _single_step(code)
+    res = (y, c) if by_sweep else (x, c) if has_dc else (c,)
+
+    def input_of(res):
+        return program(res[0], res[1], code, INVERSE) if by_sweep else res[0]
 
     def fn(res, lin):
-        x, _, c = res
+        c = res[-1]
         out = []
         if has_dx:
             out.append(program(lin[0], c, code, mode))
         if has_dc:
+            x = input_of(res)
             out.append(jax.jvp(lambda k: _reference(x, k, code, mode), (c,), (lin[-1],))[1])
         return sum(out[1:], out[0])
 
     def fn_t(res, g):
-        x, y, c = res
-        if mode == FORWARD and has_dc:
-            if _single_step(code):   # the input is at hand: no un-applying (any matrix)
-                g_x, ct = step_vjp(x, g, c, code)
-            else:
-                _, g_x, ct = sweep(y, g, c, code)
+        c = res[-1]
+        if by_sweep:
+            _, g_x, ct = sweep(res[0], g, c, code)
+            return ((g_x,) if has_dx else ()) + (_unbroadcast(ct, c.shape),)
+        if mode == FORWARD and has_dc:   # one step: the input is at hand, no un-applying (any matrix)
+            g_x, ct = step_vjp(res[0], g, c, code)
             return ((g_x,) if has_dx else ()) + (_unbroadcast(ct, c.shape),)
         out = []
         if has_dx:
             out.append(_state_part(g, c, code, {FORWARD: TRANSPOSE, TRANSPOSE: FORWARD}.get(mode, mode)))
         if has_dc:
-            _, vjp = jax.vjp(lambda k: _reference(x, k, code, mode), c)
+            _, vjp = jax.vjp(lambda k: _reference(res[0], k, code, mode), c)
             out.append(vjp(g)[0])
         return tuple(out)
 
-    return y, _linear.custom_linear(fn, fn_t, (x, y, c), lin)
+    return y, _linear.custom_linear(fn, fn_t, res, lin)
 
 
 ad.primitive_jvps[program_p] = _program_jvp
@@ -265,8 +285,15 @@ def sweep(y, g, c, code, want_ct=True):
     """
     batch = jnp.broadcast_shapes(y.shape[:-1], g.shape[:-1])
     y, g = jnp.broadcast_to(y, batch + y.shape[-1:]), jnp.broadcast_to(g, batch + g.shape[-1:])
-    x, g_x, ct = sweep_p.bind(y, g, c, code=_for_size(tuple(code), y.shape[-1]), want_ct=int(want_ct))
-    return x, g_x, _unbroadcast(ct, c.shape)
+    code, p = _for_size(tuple(code), y.shape[-1])
+    if p is None:
+        x, g_x, ct = sweep_p.bind(y, g, c, code=code, want_ct=int(want_ct))
+        return x, g_x, _unbroadcast(ct, c.shape)
+    c_m, pullback = jax.vjp(lambda k: merge.coefficients(p, k), c)
+    x, g_x, ct = sweep_p.bind(y, g, c_m, code=code, want_ct=int(want_ct))
+    if not want_ct:
+        return x, g_x, jnp.zeros(c.shape, c.dtype)
+    return x, g_x, pullback(_unbroadcast(ct, c_m.shape))[0]
 
 
 def _sweep_jvp(primals, tangents, *, code, want_ct):
