@@ -11,6 +11,9 @@
 //   offset (complex elements into the coefficient row; dense: 4^k, diagonal:
 //   2^k, permutation: unused), targets[k], controls[nc], and for a
 //   permutation perm[2^k] (out[j] = in[perm[j]]).
+// A linear step (kind 5: a network of CNOTs and SWAPs, linear_step.cpp) is
+//   5, k, 0, 0, wires[k], cols[k]: out[a] = in[M a] over GF(2) on the k wires'
+//   bits, cols[j] the k-bit image of position j (k up to kMaxQubits).
 // Fused steps (kind 3 dense, 4 diagonal) carry their members instead of a
 // block: kind, K, 0, 0, wires[K], r, then r member records laid out as above
 // (kinds 0-2) whose targets and controls are POSITIONS 0..K-1 in the block
@@ -39,7 +42,7 @@
 namespace qsim_native {
 
 enum StepKind : int64_t {
-  kDense = 0, kDiagonal = 1, kPermutation = 2, kFusedDense = 3, kFusedDiagonal = 4
+  kDense = 0, kDiagonal = 1, kPermutation = 2, kFusedDense = 3, kFusedDiagonal = 4, kLinear = 5
 };
 
 inline bool is_fused(int64_t kind) { return kind == kFusedDense || kind == kFusedDiagonal; }
@@ -49,7 +52,7 @@ struct Gate {
   int64_t kind, k, nc, offset;
   const int64_t* targets;
   const int64_t* controls;
-  const int64_t* perm;  // permutations only
+  const int64_t* perm;  // permutations: perm[2^k]; linear steps: cols[k]
 };
 
 // A gate inside a fused block of K positions, with where it sits in the block.
@@ -82,6 +85,23 @@ std::shared_ptr<const Program> parse_program(const int64_t* code, size_t len, st
 // parse_program, once per distinct code: a bounded, thread-safe cache keyed by
 // the code's contents (program_cache.cpp).
 std::shared_ptr<const Program> cached_program(const int64_t* code, size_t len, std::string* err);
+
+// ---------------------------------------------------- linear steps (linear_step.cpp) ------
+// out[i] = in[F(i)] with F(i) the XOR of table[t][byte t of i] over the index bytes.
+struct LinearMap {
+  int n = 0, chunks = 0;
+  std::vector<int64_t> table;  // chunks x 256
+};
+
+// Whether a linear step's matrix (cols) is invertible over GF(2).
+bool linear_invertible(const Gate& g);
+// nullptr, or why linear step g cannot act on n-qubit states.
+const char* check_linear(const Gate& g, int n);
+// The map of linear step g on n-qubit states, or of its inverse (= its transpose).
+LinearMap linear_map(const Gate& g, int n, bool inverse);
+// Applies the map to one state in place; work holds 2^n complex.
+template <class R>
+void apply_linear(const LinearMap& m, R* state, R* work);
 
 // ------------------------------------------------- fused blocks (fused_block.cpp) ------
 using C = std::complex<double>;

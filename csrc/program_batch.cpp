@@ -51,11 +51,15 @@ struct OpPlan {
   size_t at;  // offset there
 };
 
+// The operation of a linear step (no prepared gate: it gathers through its map).
+constexpr int kOpLinear = 100;
+
 struct StepPlan {
   const Step* step;
   Gate gate;  // the plain gate it amounts to
   Geometry G;
   int perm[2][1 << kMaxTargets];  // permutations: forward, inverse
+  LinearMap lin[2];               // linear steps: forward, inverse (= transpose)
   OpPlan ops[2];                  // applied to the state (the sweep: x, then g)
 };
 
@@ -116,6 +120,15 @@ const char* plan_step(const Step& s, Direction dir, Call<R>* c, StepPlan* sp,
   sp->step = &s;
   sp->gate = plain_gate(s);
   const Gate& g = sp->gate;
+  if (g.kind == kLinear) {
+    if (const char* e = check_linear(g, c->sh.n)) return e;
+    sp->lin[0] = linear_map(g, c->sh.n, false);
+    sp->lin[1] = linear_map(g, c->sh.n, true);
+    sp->ops[0] = {kOpLinear, c->sweep ? Direction::kInverse : dir, false, 0};
+    sp->ops[1] = {c->sweep ? kOpLinear : -1, Direction::kTranspose, false, 0};
+    c->work_bytes = std::max(c->work_bytes, round_up(sizeof(R) << (c->sh.n + 1)));
+    return nullptr;
+  }
   if (const char* e = build_geometry(&sp->G, c->sh.n, c->isa->log_lanes, g.targets, int(g.k),
                                      g.controls, int(g.nc))) {
     return e;
@@ -164,7 +177,7 @@ const char* plan(const Program& p, Direction dir, Call<R>* c) {
   std::vector<R> block(size_t(c->block_reals)), tmp(size_t(c->block_reals));
   for (const StepPlan& sp : c->steps) {
     for (const OpPlan& o : sp.ops) {
-      if (o.op >= 0 && !o.per_state) {
+      if (o.op >= 0 && o.op != kOpLinear && !o.per_state) {
         prepare(*c, sp, o, c->coefs, block.data(), tmp.data(),
                 reinterpret_cast<char*>(c->shared.data()) + o.at, true);
       }
@@ -215,6 +228,10 @@ template <class R>
 void apply(const Call<R>& c, const StepPlan& sp, int i, const R* row, const Scratch<R>& s,
            bool fresh, R* state, const R* x, double* out) {
   const OpPlan& o = sp.ops[i];
+  if (o.op == kOpLinear) {
+    apply_linear(sp.lin[o.dir == Direction::kForward ? 0 : 1], state, static_cast<R*>(s.work));
+    return;
+  }
   const void* prep = s.preps + o.at;
   if (o.per_state) {
     prepare(c, sp, o, row, s.block, s.tmp, s.preps + o.at, fresh);

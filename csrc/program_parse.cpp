@@ -32,6 +32,25 @@ void member_layout(Member* m, int64_t K) {
   }
 }
 
+// A linear step's record: k distinct wires (any number), then k columns that
+// form an invertible matrix over GF(2).
+std::string read_linear(const int64_t*& p, const int64_t* end, Gate* g) {
+  if (g->k < 1 || g->k > kMaxQubits || g->nc != 0) return "a linear step needs 1 to 62 wires";
+  if (end - p < 4 + 2 * g->k) return "truncated step record";
+  g->targets = p + 4;
+  g->controls = p + 4 + g->k;
+  g->perm = p + 4 + g->k;
+  for (int64_t i = 0; i < g->k; ++i) {
+    if (g->perm[i] < 0 || g->perm[i] >= (int64_t(1) << g->k)) return "linear step column out of range";
+    for (int64_t j = 0; j < i; ++j) {
+      if (g->targets[i] == g->targets[j]) return "linear step wires must be distinct";
+    }
+  }
+  if (!linear_invertible(*g)) return "a linear step's matrix must be invertible over GF(2)";
+  p += 4 + 2 * g->k;
+  return "";
+}
+
 // Reads the fields of the record at p into g and moves p past them; "" or what
 // is wrong. block > 0: a member of a fused block of that many positions.
 std::string read_gate(const int64_t*& p, const int64_t* end, int64_t block, Gate* g,
@@ -39,7 +58,10 @@ std::string read_gate(const int64_t*& p, const int64_t* end, int64_t block, Gate
   if (end - p < 4) return "truncated step record";
   *g = Gate{p[0], p[1], p[2], p[3], nullptr, nullptr, nullptr};
   const bool fused = is_fused(g->kind);
-  if (g->kind < kDense || g->kind > kFusedDiagonal || (fused && block)) return "bad step kind";
+  if (g->kind < kDense || g->kind > kLinear || ((fused || g->kind == kLinear) && block)) {
+    return "bad step kind";
+  }
+  if (g->kind == kLinear) return read_linear(p, end, g);
   if (g->k < 1 || g->k > kMaxTargets) return "1 to " + std::to_string(kMaxTargets) + " targets";
   if (g->nc < 0 || g->nc > kMaxQubits || (fused && g->nc)) return "bad control count";
   const int64_t dim = int64_t(1) << g->k;

@@ -95,10 +95,22 @@ Gate fused_rows(const Step& s, const R* coefs, const Shapes& sh, std::vector<R>*
   return g;
 }
 
+// A linear step on `batch` states (its inverse is its transpose).
+template <class R>
+const char* apply_linear_batch(const Gate& s, R* state, const Shapes& sh, Direction dir) {
+  if (const char* e = check_linear(s, sh.n)) return e;
+  const LinearMap m = linear_map(s, sh.n, dir != Direction::kForward);
+  const int64_t dim = int64_t(1) << sh.n;
+  std::vector<R> work(size_t(2 * dim));
+  for (int64_t b = 0; b < sh.batch; ++b) apply_linear(m, state + 2 * b * dim, work.data());
+  return nullptr;
+}
+
 // One plain gate on `batch` states.
 template <class R>
 const char* apply_plain(const Gate& s, R* state, const R* coefs, const Shapes& sh, Direction dir,
                         std::vector<R>* buf) {
+  if (s.kind == kLinear) return apply_linear_batch(s, state, sh, dir);
   if (s.kind == kPermutation) {
     int64_t inv[1 << kMaxTargets];
     const int64_t* perm = s.perm;
@@ -162,7 +174,7 @@ const char* run_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct, con
     const Gate s = fused ? fused_rows(*it, coefs, sh, &rows, &fs) : Gate(*it);
     const R* c0 = fused ? rows.data() : coefs;
     if (const char* e = apply_plain(s, x, c0, fs, Direction::kInverse, &buf)) return e;
-    if (s.kind == kPermutation || !want_ct) {
+    if (s.kind == kPermutation || s.kind == kLinear || !want_ct) {
       if (const char* e = apply_plain(s, g, c0, fs, Direction::kTranspose, &buf)) return e;
       continue;
     }

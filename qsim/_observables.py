@@ -338,12 +338,33 @@ def pauli_expectations(state, words):
             prod = jnp.conj(t) * jnp.flip(t, [axis_of[q] for q in flips])
         else:
             prod = (t.real ** 2 + t.imag ** 2)
-        for i in idx:
-            signed = [q for q, p in words[i] if p in "YZ"]
-            val = jnp.sum(prod * _sign_tensor(shape, axis_of, signed, prod.real.dtype))
-            n_y = sum(p == "Y" for _, p in words[i])
-            out[i] = val * (-1j) ** n_y
+        signed = [[q for q, p in words[i] if p in "YZ"] for i in idx]
+        phase = [(-1j) ** sum(p == "Y" for _, p in words[i]) for i in idx]
+        if len(idx) >= SIGN_MATRIX_MIN_WORDS and len(idx) << n <= SIGN_MATRIX_MAX_ENTRIES:
+            vals = prod.reshape(-1) @ _sign_matrix(n, tuple(map(tuple, signed)), prod.real.dtype)
+            for j, i in enumerate(idx):
+                out[i] = vals[j] * phase[j]
+            continue
+        for j, i in enumerate(idx):
+            val = jnp.sum(prod * _sign_tensor(shape, axis_of, signed[j], prod.real.dtype))
+            out[i] = val * phase[j]
     return jnp.stack([jnp.asarray(v, state.dtype) for v in out])
+
+
+# Words that share their X/Y wires read the same product of amplitudes; with this many of them
+# (sum_q Z_q, the usual QML readout) they are one matrix product with their signs, ``(2^n, W)``,
+# instead of one pass over the state each (and under vmap a matrix-matrix product), as long as
+# that sign matrix stays small.
+SIGN_MATRIX_MIN_WORDS = 3
+SIGN_MATRIX_MAX_ENTRIES = 1 << 22
+
+
+def _sign_matrix(n, signed, dtype):
+    """``S[i, j] = (-1)^(popcount of i on the wires signed[j])``, built by XLA from iota."""
+    masks = jnp.asarray([sum(1 << (n - 1 - q) for q in wires) for wires in signed], jnp.int32)
+    i = jax.lax.broadcasted_iota(jnp.int32, (1 << n, len(signed)), 0)
+    parity = jax.lax.population_count(i & masks[None, :]) & 1
+    return (1 - 2 * parity).astype(dtype)
 
 
 

@@ -287,12 +287,41 @@ def _native_params(program, plan, params, dtype):
                  else params[g[0]] for op, g in zip(new, groups))
 
 
-def to_native(program, params, dtype, backend):
+# A `repeat` of at most this many layers on a state of at most `UNROLL_MAX_QUBITS` wires is written
+# out into the surrounding native program: one call instead of a scan of calls, and the layers'
+# one-qubit runs merge across layer boundaries (an angle encoding with the first layer's
+# rotations). The native program is one call whatever its length, so compile time barely grows.
+UNROLL_MAX_LAYERS = 16
+UNROLL_MAX_QUBITS = 16
+
+
+def _unrolled(program, params):
+    """``program`` with every `RepeatOp` written out layer by layer (params sliced per layer)."""
+    if not any(isinstance(op, RepeatOp) and op.n_layers <= UNROLL_MAX_LAYERS for op in program):
+        return program, params
+    new, new_params = [], []
+    for op, p in zip(program, params):
+        if not (isinstance(op, RepeatOp) and op.n_layers <= UNROLL_MAX_LAYERS):
+            new.append(op)
+            new_params.append(p)
+            continue
+        stacked, consts = p
+        for layer in range(op.n_layers):
+            w = jax.tree.map(lambda a, i=layer: a[i], stacked)
+            new.extend(op.body)
+            new_params.extend(op.params_fn(w, *consts))
+    return tuple(new), tuple(new_params)
+
+
+def to_native(program, params, dtype, backend, n_qubits=None):
     """Runs of gate and fused records become one `ProgramOp` each, whose coefficients are computed
-    here with ordinary (differentiable) JAX ops; repeat bodies too. Unchanged without native kernels."""
+    here with ordinary (differentiable) JAX ops; repeat bodies too (short repeats on small states,
+    ``n_qubits`` given, are written out first). Unchanged without native kernels."""
     native = backend.programs
     if native is None:
         return program, params
+    if n_qubits is not None and n_qubits <= UNROLL_MAX_QUBITS:
+        program, params = _unrolled(program, params)
     plan = _native_plan(program, native, dtype)
     return plan[0], _native_params(program, plan, params, dtype)
 

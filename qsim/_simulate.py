@@ -65,7 +65,7 @@ def _initial(n, dtype, init):
 def _state(program, params, init, n, dtype, diff, fuse_k, backend):
     state = _initial(n, dtype, init)
     program, params = _fusion.fuse(program, params, fuse_k)
-    program, params = _scan.to_native(program, params, state.dtype, backend)
+    program, params = _scan.to_native(program, params, state.dtype, backend, n)
     if diff == "adjoint":
         return _adjoint.run(program, params, state, backend)
     return run_program(program, params, state, backend)

@@ -278,6 +278,53 @@ def test_one_qubit_runs_merged_against_kron_and_finite_differences(dtype):
     assert_close(ct, want_ct, dtype, scale=float(jnp.abs(want_ct).max()))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cnot_networks_run_as_one_linear_step(dtype):
+    """Runs of CNOTs and SWAPs become one linear step (a gather through a GF(2)-linear index map):
+    the merged program has one step per run, and forward, inverse, transpose, the sweep and the
+    pure-JAX reference executor all equal the dense product of the gates."""
+    from qsim.backends.native_cpu import merge, reference
+
+    rng = np.random.default_rng(12)
+    n = 9                       # the index map spans two table bytes
+    code, total, flat, offset = [], np.eye(2**n, dtype=complex), [], 0
+    for layer in range(3):
+        for _ in range(int(rng.integers(3, 9))):
+            a, b = (int(w) for w in rng.permutation(n)[:2])
+            if rng.random() < 0.7:
+                code += _native.encode_step(_native.PERMUTATION, (b,), (a,), (1, 0))
+                total = full_operator(n, perm_matrix((1, 0)), (b,), (a,)) @ total
+            else:
+                code += _native.encode_step(_native.PERMUTATION, (a, b), (), (0, 2, 1, 3))
+                total = full_operator(n, perm_matrix((0, 2, 1, 3)), (a, b)) @ total
+        u = random_unitary(rng, 1)          # a one-qubit gate on a wire of the network closes it
+        w = b
+        code += _native.encode_step(_native.DENSE, (w,), (), None, offset)
+        flat.append(u.reshape(-1))
+        offset += 4
+        total = full_operator(n, u, (w,)) @ total
+    code = tuple(code)
+    plan = merge.plan(code)
+    kinds = [s.kind for s in _native.steps.decode(plan.code)]
+    assert kinds.count(_native.steps.LINEAR) == 3 and set(kinds) == {_native.steps.LINEAR, _native.DENSE}
+    c = jnp.asarray(np.concatenate(flat).astype(dtype))
+    x = random_state(rng, n, np.complex128)
+    xs = jnp.asarray(x.astype(dtype))
+    fwd, inv = jax.jit(lambda s, k: (_native.apply_program(s, k, code),
+                                     _native.apply_program(s, k, code, inverse=True)))(xs, c)
+    assert_close(fwd, total @ x, dtype, scale=4)
+    assert_close(inv, total.conj().T @ x, dtype, scale=4)
+    ref = reference.run_code(xs, merge.coefficients(plan, c), _native.steps.decode(plan.code))
+    assert_close(ref, total @ x, dtype, scale=4)
+    g = jnp.asarray(random_state(rng, n, dtype))
+    x_back, g_x, _ = _native.program_adjoint(code, c, fwd, g)
+    assert_close(x_back, x, dtype, scale=4)
+    assert_close(g_x, total.T @ np.asarray(g, complex), dtype, scale=4)
+    singular = _native.steps.encode_linear((0, 1), (3, 3))
+    with pytest.raises(Exception, match="invertible"):
+        jax.block_until_ready(_native.apply_program(xs, c, singular))
+
+
 def test_errors_from_the_kernel():
     s = jnp.zeros(2**4, jnp.complex64).at[0].set(1)
     bad_wire = _native.encode_step(_native.DENSE, (4,), (), None, 0)

@@ -1,4 +1,5 @@
-"""One gate per wire between entanglers: runs of one-qubit steps merged into one 2x2 step.
+"""One gate per wire between entanglers: runs of one-qubit steps merged into one 2x2 step, and
+CNOT chains into one linear step.
 
 A state that sits in cache runs its program member by member (`primitives.UNFUSE_MAX_QUBITS`):
 there every pass costs about the same whatever its gate, so the number of passes is the time. A
@@ -12,6 +13,10 @@ with a few vectorised JAX ops on the coefficient array, so the product and its d
 Steps on different wires commute, so a wire's run can be emitted just before the next step that
 touches the wire with more than one-qubit steps (a barrier) or at the end; steps on two or more
 wires (a CNOT, a controlled rotation, a two-qubit diagonal) are barriers for all their wires.
+Likewise a run of three or more CNOTs and SWAPs (the entangling chain of a layer) becomes one
+linear step (`steps.LINEAR`): the network maps basis indices linearly over GF(2), so one gather
+pass replaces one pass per gate. One-qubit runs on other wires commute with it and are emitted
+before it; a step on one of its wires closes it.
 The plan is static: it depends on the step records only, not on the coefficients.
 """
 
@@ -23,9 +28,10 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from .steps import DENSE, DIAGONAL, FUSED_DENSE, FUSED_DIAGONAL, PERMUTATION, decode, encode_step
+from .steps import DENSE, DIAGONAL, FUSED_DENSE, FUSED_DIAGONAL, PERMUTATION, decode, encode_linear, encode_step
 
 _ZERO, _ONE = -2, -1   # indices past the coefficients: an appended 0 and 1
+_LINEAR = object()      # marks a run of CNOTs and SWAPs in the plan
 
 
 class Plan(NamedTuple):
@@ -65,12 +71,47 @@ def _compose_perm(run) -> tuple[int, int]:
     return perm
 
 
+def _linear(step) -> bool:
+    """A CNOT or a SWAP: a permutation of basis indices linear over GF(2)."""
+    if step.kind != PERMUTATION:
+        return False
+    cnot = len(step.targets) == 1 and len(step.controls) == 1 and step.perm == (1, 0)
+    return cnot or (len(step.targets) == 2 and not step.controls and step.perm == (0, 2, 1, 3))
+
+
+def _linear_record(run) -> tuple[int, ...]:
+    """One linear step for a run of CNOTs and SWAPs (first applied first).
+
+    The run maps basis index i to ``F(i)`` (``out[i] = in[F(i)]``) with ``F = F_1 o ... o F_m``;
+    images are kept as wire masks (bit w = wire w).
+    """
+    wires = sorted({w for s in run for w in s.targets + s.controls})
+    image = {w: 1 << w for w in wires}
+    for s in run:                                   # H <- H o F_s
+        if s.controls:                               # CNOT: e_c -> e_c + e_t
+            c, t = s.controls[0], s.targets[0]
+            image[c] ^= image[t]
+        else:                                        # SWAP: e_a <-> e_b
+            a, b = s.targets
+            image[a], image[b] = image[b], image[a]
+    k = len(wires)
+    cols = [sum(1 << (k - 1 - t) for t, u in enumerate(wires) if (image[w] >> u) & 1) for w in wires]
+    return encode_linear(wires, cols)
+
+
+# A run of CNOTs and SWAPs becomes one linear step from this many (one gather pass costs about
+# what two CNOT passes do).
+LINEAR_MIN_STEPS = 3
+
+
 @functools.lru_cache(maxsize=1024)
 def plan(code) -> Plan | None:
-    """The merged program of ``code`` and where its coefficients come from; None when no wire has
-    two one-qubit steps in a row (the program is run as it is)."""
+    """The merged program of ``code`` and where its coefficients come from; None when nothing
+    merges (the program is run as it is)."""
     steps = decode(code)
-    pending: dict[int, list] = {}
+    pending: dict[int, list] = {}       # one-qubit runs, per wire; never on a wire of `lin`
+    lin: list = []                      # the open run of CNOTs and SWAPs
+    lin_wires: set = set()
     order: list[list] = []              # emitted runs, in program order (a run of one is the step)
 
     def flush(wires):
@@ -79,20 +120,40 @@ def plan(code) -> Plan | None:
             if run:
                 order.append(run)
 
+    def close():
+        if len(lin) >= LINEAR_MIN_STEPS:
+            order.append([_LINEAR, *lin])
+        else:
+            order.extend([s] for s in lin)
+        lin.clear()
+        lin_wires.clear()
+
     for s in steps:
+        wires = tuple(s.targets) + tuple(s.controls)
         if _one_qubit(s):
+            if s.targets[0] in lin_wires:
+                close()
             pending.setdefault(s.targets[0], []).append(s)
-            continue
-        flush(tuple(s.targets) + tuple(s.controls))
-        order.append([s])
+        elif _linear(s):
+            flush(wires)            # these one-qubit runs commute with the open linear run
+            lin.append(s)
+            lin_wires.update(wires)
+        else:
+            if lin_wires.intersection(wires):
+                close()
+            flush(wires)
+            order.append([s])
     flush(sorted(pending))
+    close()
     if all(len(run) == 1 for run in order):
         return None
 
     records: list[tuple] = []       # (kind of coefficient source, run)
     keep, dense, diag = [], [], []
     for run in order:
-        if len(run) == 1:
+        if run[0] is _LINEAR:
+            pass
+        elif len(run) == 1:
             keep.append(run[0])
         elif all(s.kind == PERMUTATION for s in run):
             pass
@@ -118,7 +179,9 @@ def plan(code) -> Plan | None:
     out = []
     for run in records:
         s = run[0]
-        if len(run) == 1:
+        if s is _LINEAR:
+            out += _linear_record(run[1:])
+        elif len(run) == 1:
             out += encode_step(s.kind, s.targets, s.controls, s.perm, new_offset.get(id(s), 0))
         elif all(m.kind == PERMUTATION for m in run):
             out += encode_step(PERMUTATION, s.targets, (), _compose_perm(run))

@@ -7,11 +7,14 @@ autodiff through it) and is the cross-check of the native kernels in the tests.
 
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
+import numpy as np
 
 from ... import _blocks
 from .. import xla
-from .steps import DENSE, DIAGONAL, FUSED_DIAGONAL, PERMUTATION
+from .steps import DENSE, DIAGONAL, FUSED_DIAGONAL, LINEAR, PERMUTATION
 
 
 def _step_matrix(step, coefs, dtype):
@@ -40,9 +43,28 @@ def _fused_block(step, coefs, dtype):
     return _blocks.fused(members, positions, diagonal, dtype=dtype), diagonal
 
 
+@functools.lru_cache(maxsize=256)
+def linear_index(wires, cols, n, inverse=False) -> np.ndarray:
+    """``F`` of a linear step on n-qubit states as an index array (``out = state[F]``)."""
+    k = len(wires)
+    i = np.arange(1 << n)
+    bits = [(i >> (n - 1 - w)) & 1 for w in wires]          # a's bit of position j
+    out = i.copy()
+    for w in wires:
+        out &= ~(1 << (n - 1 - w))
+    for j in range(k):                                        # M a = XOR of cols[j] over set bits
+        for t in range(k):
+            if (cols[j] >> (k - 1 - t)) & 1:
+                out ^= bits[j] << (n - 1 - wires[t])
+    return np.argsort(out) if inverse else out
+
+
 def _run_step(state, step, coefs, mode):
     """One step forwards (mode 0), inverted (1) or transposed (2)."""
     dtype = state.dtype
+    if step.kind == LINEAR:   # a permutation matrix: its inverse is its transpose
+        n = state.shape[-1].bit_length() - 1
+        return state[linear_index(step.targets, step.perm, n, mode != 0)]
     if step.kind == PERMUTATION:
         perm = step.perm if mode == 0 else _blocks.inverse_perm(step.perm)
         return xla.apply_permutation(state, perm, step.targets, step.controls)

@@ -8,6 +8,9 @@ holding one record per step, and a flat array of complex coefficients:
   significant bit), applied where every control is 1;
 - ``DIAGONAL``: ``(1, k, 0, offset, wires[k])``; ``2**k`` coefficients;
 - ``PERMUTATION``: ``(2, k, nc, 0, targets[k], controls[nc], perm[2**k])``, ``out[j] = in[perm[j]]``;
+- ``LINEAR``: ``(5, k, 0, 0, wires[k], cols[k])``, ``out[a] = in[M a]`` over GF(2) on the wires'
+  bits (``a``'s first bit = ``wires[0]``), ``cols[j]`` the k-bit image of position j: a network of
+  CNOTs and SWAPs in one pass (any k);
 - ``FUSED_DENSE`` / ``FUSED_DIAGONAL``: ``(3|4, K, 0, 0, wires[K], r, member records...)``: a
   block multiplied out at run time from ``r`` member records (kinds 0-2) whose targets and
   controls are POSITIONS in ``wires`` (0 = ``wires[0]``, the block's most significant bit).
@@ -22,7 +25,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 MAX_TARGETS = 5   # csrc/qsim_native.h: kMaxTargets
-DENSE, DIAGONAL, PERMUTATION, FUSED_DENSE, FUSED_DIAGONAL = 0, 1, 2, 3, 4
+DENSE, DIAGONAL, PERMUTATION, FUSED_DENSE, FUSED_DIAGONAL, LINEAR = 0, 1, 2, 3, 4, 5
 
 
 class Step(NamedTuple):
@@ -30,7 +33,7 @@ class Step(NamedTuple):
     targets: tuple[int, ...]     # fused: the block's wires
     controls: tuple[int, ...]
     offset: int
-    perm: tuple[int, ...] | None
+    perm: tuple[int, ...] | None  # LINEAR: the columns
     members: tuple["Step", ...]  # fused steps only (wires as positions in ``targets``)
 
 
@@ -38,6 +41,11 @@ def encode_step(kind, targets, controls=(), perm=None, offset=0) -> tuple[int, .
     """One step record: kind, k, nc, coefficient offset, targets, controls[, perm]."""
     rec = (int(kind), len(targets), len(controls), int(offset), *map(int, targets), *map(int, controls))
     return rec + tuple(int(p) for p in perm) if kind == PERMUTATION else rec
+
+
+def encode_linear(wires, cols) -> tuple[int, ...]:
+    """A linear step on ``wires``: ``out[a] = in[M a]`` with ``cols[j]`` = M's column j (k bits)."""
+    return (LINEAR, len(wires), 0, 0, *map(int, wires), *map(int, cols))
 
 
 def encode_fused(wires, members, diagonal=False) -> tuple[int, ...]:
@@ -56,6 +64,8 @@ def _decode_one(code, i):
     perm, members = None, ()
     if kind == PERMUTATION:
         perm, i = tuple(code[i:i + (1 << k)]), i + (1 << k)
+    elif kind == LINEAR:       # its columns follow the wires (nc = 0)
+        perm, i = tuple(code[i:i + k]), i + k
     elif kind in (FUSED_DENSE, FUSED_DIAGONAL):
         r, i = code[i], i + 1
         out = []
@@ -76,6 +86,8 @@ def decode(code) -> tuple[Step, ...]:
 
 
 def _encode(step: Step) -> tuple[int, ...]:
+    if step.kind == LINEAR:
+        return encode_linear(step.targets, step.perm)
     return encode_step(step.kind, step.targets, step.controls, step.perm, step.offset)
 
 

@@ -1,0 +1,129 @@
+// Linear steps (kind 5, program.h): a whole network of CNOTs and SWAPs in one pass.
+//
+// A CNOT chain across n wires is n - 1 permutation passes over the state, each
+// as dear as a one-qubit gate where the state sits in cache. Every product of
+// CNOTs and SWAPs maps basis index i to an index linear in i over GF(2), so the
+// network is out[i] = in[F(i)] with F(i) the XOR of F's image of each set bit
+// of i. F is looked up a byte of the index at a time (256-entry tables), and
+// the state is gathered from a copy of itself: two passes, whatever the length
+// of the network.
+#include <cstring>
+
+#include "program.h"
+
+namespace qsim_native {
+namespace {
+
+// Bit position of wire w in an n-qubit index (wire 0 is the most significant).
+inline int64_t wire_bit(int64_t w, int n) { return int64_t(1) << (n - 1 - w); }
+
+// The images of the n index bits under the step's map (forward: out[i] = in[F(i)]).
+void images(const Gate& g, int n, uint64_t* img) {
+  for (int p = 0; p < n; ++p) img[p] = uint64_t(1) << p;
+  for (int64_t j = 0; j < g.k; ++j) {
+    uint64_t v = 0;
+    for (int64_t i = 0; i < g.k; ++i) {
+      if ((g.perm[j] >> (g.k - 1 - i)) & 1) v |= uint64_t(wire_bit(g.targets[i], n));
+    }
+    img[n - 1 - g.targets[j]] = v;
+  }
+}
+
+// The inverse of the linear map with bit images img (invertible: checked by the
+// parser), by Gauss-Jordan elimination over GF(2): returns false if singular.
+bool invert(const uint64_t* img, int n, uint64_t* inv) {
+  // Rows of [A | I] with A's columns the images: row r holds bit r of every image.
+  uint64_t a[64], b[64];
+  for (int r = 0; r < n; ++r) {
+    a[r] = 0;
+    for (int c = 0; c < n; ++c) a[r] |= ((img[c] >> r) & 1) << c;
+    b[r] = uint64_t(1) << r;
+  }
+  for (int c = 0; c < n; ++c) {
+    int piv = -1;
+    for (int r = c; r < n; ++r) {
+      if ((a[r] >> c) & 1) {
+        piv = r;
+        break;
+      }
+    }
+    if (piv < 0) return false;
+    std::swap(a[c], a[piv]);
+    std::swap(b[c], b[piv]);
+    for (int r = 0; r < n; ++r) {
+      if (r != c && ((a[r] >> c) & 1)) {
+        a[r] ^= a[c];
+        b[r] ^= b[c];
+      }
+    }
+  }
+  for (int c = 0; c < n; ++c) {  // column c of the inverse: bit r of row r
+    inv[c] = 0;
+    for (int r = 0; r < n; ++r) inv[c] |= ((b[r] >> c) & 1) << r;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool linear_invertible(const Gate& g) {
+  uint64_t img[64], inv[64];
+  const int k = int(g.k);
+  for (int p = 0; p < k; ++p) img[p] = uint64_t(g.perm[k - 1 - p]);  // index bit p = position k-1-p
+  return invert(img, k, inv);
+}
+
+const char* check_linear(const Gate& g, int n) {
+  for (int64_t i = 0; i < g.k; ++i) {
+    if (g.targets[i] < 0 || g.targets[i] >= n) return "qsim native: wire out of range";
+  }
+  return nullptr;
+}
+
+LinearMap linear_map(const Gate& g, int n, bool inverse) {
+  uint64_t img[64], inv[64];
+  images(g, n, img);
+  if (inverse) {
+    invert(img, n, inv);
+    std::memcpy(img, inv, sizeof(img));
+  }
+  LinearMap m;
+  m.n = n;
+  m.chunks = (n + 7) / 8;
+  m.table.assign(size_t(m.chunks) * 256, 0);
+  for (int t = 0; t < m.chunks; ++t) {
+    for (int v = 0; v < 256; ++v) {
+      uint64_t f = 0;
+      for (int b = 0; b < 8 && 8 * t + b < n; ++b) {
+        if ((v >> b) & 1) f ^= img[8 * t + b];
+      }
+      m.table[size_t(t) * 256 + size_t(v)] = int64_t(f);
+    }
+  }
+  return m;
+}
+
+template <class R>
+void apply_linear(const LinearMap& m, R* state, R* work) {
+  using Amp = R[2];
+  const int64_t dim = int64_t(1) << m.n;
+  std::memcpy(work, state, size_t(dim) * 2 * sizeof(R));
+  const Amp* in = reinterpret_cast<const Amp*>(work);
+  const int64_t* t0 = m.table.data();
+  const int64_t lo = dim < 256 ? dim : 256;
+  for (int64_t hi = 0; hi < dim; hi += 256) {
+    int64_t base = 0;
+    for (int t = 1; t < m.chunks; ++t) base ^= m.table[size_t(t) * 256 + size_t((hi >> (8 * t)) & 255)];
+    R* out = state + 2 * hi;
+    for (int64_t l = 0; l < lo; ++l) {
+      const Amp& a = in[base ^ t0[l]];
+      out[2 * l] = a[0];
+      out[2 * l + 1] = a[1];
+    }
+  }
+}
+
+template void apply_linear<float>(const LinearMap&, float*, float*);
+template void apply_linear<double>(const LinearMap&, double*, double*);
+
+}  // namespace qsim_native
