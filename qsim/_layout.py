@@ -12,8 +12,8 @@ are local:
 - controls may be global: a device whose global controls are not all 1 applies
   the identity instead (`Slice` ``"control"``);
 - a target at a global position is first exchanged with a local position
-  (`SwapOp`: one ``all_to_all`` in which each device trades half of its shard
-  with the device that differs in that global bit).
+  (`SwapOp`: each device trades half of its shard with the device that differs
+  in that global bit, in place, a chunk at a time; see `_sharding.swap`).
 
 The planner swaps on demand and sends out the local wire whose next use as a
 target is farthest in the future: Belady's rule for a cache of n - g wires
@@ -83,8 +83,8 @@ class RepeatPlan:
 class Plan:
     items: tuple                # Step | RepeatPlan, in order
     final: tuple[int, ...]      # physical position of each logical wire after the program
-    swaps: int                  # all_to_alls executed (repeat layers counted one by one)
-    compiled_swaps: int         # all_to_alls in the compiled program (a scan body counts once)
+    swaps: int                  # swaps executed (repeat layers counted one by one)
+    compiled_swaps: int         # swaps in the compiled program (a scan body counts once)
     naive: int                  # swaps of the fixed layout: each global wire of a gate in and back out
 
 

@@ -8,10 +8,14 @@ ordinary (n - g)-qubit state: the wire-layout plan (`_layout`) rewrites the
 program into gates on local wires (device-dependent where a diagonal or a
 control sits on a global wire) and `SwapOp` records, then the usual pipeline
 runs on each shard: fusion within each segment between swaps, the native
-program on CPU hosts (XLA kernels elsewhere), the adjoint walk. A `SwapOp` is
-one ``jax.lax.all_to_all`` over the mesh axis of its global bit; JAX is the
-whole transport, so ``jit``, ``grad``, ``vmap`` and ``jax.distributed``
-(several hosts) apply unchanged.
+program on CPU hosts (XLA kernels elsewhere), the adjoint walk. A `SwapOp`
+trades half of each shard with the partner device in place, a chunk at a time:
+a loop of ``ppermute``s over the mesh axis of its global bit, each chunk sliced
+out of the loop-carried shard and written back over it (`swap`), so a device
+holds its shard and two chunks of 1/16 of it, not the three shards of one
+``all_to_all`` (the shard, XLA's transposed copy, the output). JAX is the whole
+transport, so ``jit``, ``grad``, ``vmap`` and ``jax.distributed`` (several
+hosts) apply unchanged.
 
 Inside, the user's mesh is viewed as g axes of size 2 (same devices, same
 order), one per global bit, so that a swap talks to exactly the partner that
@@ -35,6 +39,7 @@ from . import _executor, _shift, _simulate
 from ._gates import gate_matrix
 from ._ir import LayerFn, RepeatOp
 from ._layout import Step, SwapOp, plan, undo
+from ._linear import custom_linear
 from ._observables import _sign_tensor, combine_words
 from ._validate import StateTooLargeError, available_bytes, fmt_bytes, is_concrete
 from .backends.xla import split_shape
@@ -93,20 +98,21 @@ def device_bytes(mesh) -> tuple[int, str]:
 
 
 def check_memory(n, dtype, n_states, where, mesh):
-    """Raise `StateTooLargeError` if ``n_states`` shards of an ``n``-qubit state, and one more for
-    the swaps' exchange buffers (XLA's all_to_all copies its halves out and back), do not fit on
-    each device."""
+    """Raise `StateTooLargeError` if ``n_states`` shards of an ``n``-qubit state, and the swaps'
+    two exchange chunks (`swap_buffer_bytes`: the swap runs in place), do not fit on each device."""
     d = mesh.size
-    per_state = (1 << n) // d * jnp.dtype(dtype).itemsize
-    n_states += d > 1
-    need = per_state * n_states
+    itemsize = jnp.dtype(dtype).itemsize
+    per_state = (1 << n) // d * itemsize
+    buffers = swap_buffer_bytes(n - n_global(mesh), itemsize) if d > 1 else 0
+    need = per_state * n_states + buffers
     have, what = device_bytes(mesh)
     if need > have:
         helps = ["fewer qubits", "more devices"] + (["complex64"] if jnp.dtype(dtype) == jnp.complex128 else [])
-        helps += ['diff="adjoint" (no saved state per layer)'] if n_states > 5 else []
+        helps += ['diff="adjoint" (no saved state per layer)'] if n_states > 4 else []
         raise StateTooLargeError(
             f"{where}: {n} qubits in {jnp.dtype(dtype).name} over {d} devices need {fmt_bytes(need)} per "
-            f"device ({n_states} shard(s) of {fmt_bytes(per_state)}{', one for the swaps' if d > 1 else ''}), "
+            f"device ({n_states} shard(s) of {fmt_bytes(per_state)}"
+            f"{f' and {fmt_bytes(buffers)} of swap chunks' if buffers else ''}), "
             f"but only {fmt_bytes(have)} of {what} is free; what would help: {', '.join(helps)}")
 
 
@@ -127,15 +133,93 @@ def _device_index(g):
     return sum((_bit(a) << (g - 1 - a) for a in range(g)), jnp.int32(0))
 
 
+# The swaps exchange each shard in place, a chunk at a time: one ``all_to_all`` of the whole
+# moving half would hold the shard, XLA's transposed copy of it and the collective's output
+# (3 shards per device). A chunk is 1/_CHUNK_PARTS of the shard, at least _CHUNK_FLOOR bytes
+# (fewer, larger messages for small shards) and at most the half that moves.
+_CHUNK_PARTS = 16
+_CHUNK_FLOOR = 64 << 10
+_FLAT_MAX = 1 << 31              # shards this big index their chunks by int32 offsets
+
+
+def chunk_amplitudes(n_local: int, itemsize: int) -> int:
+    """Amplitudes in one exchanged chunk of a swap on a shard of ``n_local`` qubits (a power of 2)."""
+    half = 1 << (n_local - 1)
+    want = max((1 << n_local) // _CHUNK_PARTS, _CHUNK_FLOOR // itemsize, 1)
+    return min(half, 1 << (want.bit_length() - 1))
+
+
+def swap_buffer_bytes(n_local: int, itemsize: int) -> int:
+    """Bytes a swap holds beside the shard: the chunk sent and the chunk received."""
+    return 2 * chunk_amplitudes(n_local, itemsize) * itemsize
+
+
+def _exchange(state, op: SwapOp):
+    """The shard after the swap, updated in place (`swap`'s map, without its transpose rule).
+
+    Local wire ``op.local_wire`` splits the shard into rows of 2R amplitudes, R for each of
+    its values. Device c keeps the half where that wire equals its global bit c and trades
+    the other half with its partner (which sends its half where the wire is c; it lands in
+    the same place): a loop over the chunks of that half, each one ``dynamic_slice``, one
+    ``ppermute`` and a ``dynamic_update_slice`` into the loop-carried shard, which XLA then
+    updates in place. ``ppermute`` sends only the half that moves (an ``all_to_all`` would
+    also hand the staying half to itself: twice the buffers). Where a row's half is at least a
+    chunk, a chunk is a run of it; where rows are shorter, a chunk is a block of whole rows and
+    only its moving half travels. Slices are 1-d on the flat shard: a reshape of the carried
+    shard made XLA copy the whole shard in every iteration (the in-place update through a
+    bitcast is not recognised), or, carried reshaped, before the native program. Past
+    ``_FLAT_MAX`` amplitudes (int32 offsets) the loop carries rows of one chunk instead,
+    correct but with that copy on the native CPU path.
+    """
+    lead, dim = state.shape[:-1], state.shape[-1]
+    nl = dim.bit_length() - 1
+    row = 1 << (nl - 1 - op.local_wire)                  # R
+    k = chunk_amplitudes(nl, state.dtype.itemsize)
+    axis = _AXIS.format(op.global_pos)
+    away = 1 - jax.lax.axis_index(axis)                  # the half this device sends away
+    last = len(lead)
+    if dim <= _FLAT_MAX:                                 # chunk j starts at amplitude j * k
+        x = state
+        take = lambda x, j: jax.lax.dynamic_slice_in_dim(x, j * k, k, last)  # noqa: E731
+        put = lambda x, v, j: jax.lax.dynamic_update_slice_in_dim(x, v, j * k, last)  # noqa: E731
+    else:                                                # int32 offsets would overflow: row j of chunks
+        x = state.reshape(lead + (dim // k, k))
+        take = lambda x, j: jax.lax.dynamic_index_in_dim(x, j, last, False)  # noqa: E731
+        put = lambda x, v, j: jax.lax.dynamic_update_index_in_dim(x, v, j, last)  # noqa: E731
+
+    def trade(v):
+        return jax.lax.ppermute(v, axis, [(0, 1), (1, 0)])
+
+    if row >= k:
+        runs = row // k
+        n_chunks = dim // 2 // k
+
+        def body(i, x):
+            i = jnp.asarray(i, jnp.int32)                 # int64 loop index under x64
+            j = i // runs * 2 * runs + away * runs + i % runs
+            return put(x, trade(take(x, j)), j)
+    else:
+        n_chunks = dim // k
+
+        def body(i, x):
+            j = jnp.asarray(i, jnp.int32)
+            block = take(x, j).reshape(lead + (k // (2 * row), 2, row))
+            moved = trade(jax.lax.dynamic_index_in_dim(block, away, last + 1))
+            block = jax.lax.dynamic_update_index_in_dim(block, moved, away, last + 1)
+            return put(x, block.reshape(lead + (k,)), j)
+
+    x = jax.lax.fori_loop(0, n_chunks, body, x) if n_chunks > 1 else body(0, x)
+    return x.reshape(state.shape)
+
+
 def swap(state, op: SwapOp):
-    """Exchange global bit ``op.global_pos`` with local wire ``op.local_wire``: one all_to_all
-    in which each device sends the half of its shard whose local bit differs from its own
-    global bit to the partner that differs in that global bit."""
-    nl = state.shape[-1].bit_length() - 1
-    b = op.local_wire
-    t = state.reshape(state.shape[:-1] + (1 << b, 2, 1 << (nl - 1 - b)))
-    t = jax.lax.all_to_all(t, _AXIS.format(op.global_pos), t.ndim - 2, t.ndim - 2, tiled=True)
-    return t.reshape(state.shape)
+    """Exchange global bit ``op.global_pos`` with local wire ``op.local_wire`` (see `_exchange`).
+
+    A bit swap is a permutation that is its own inverse, so it is its own transpose: as a
+    `custom_linear` map, ``grad`` runs the same in-place loop on the cotangent instead of
+    transposing the loop's slices (which would pad every chunk to a full shard).
+    """
+    return custom_linear(lambda _, x: _exchange(x, op), lambda _, ct: _exchange(ct, op), (), state)
 
 
 def _swap_apply(op, params, state, backend, inverse=False):
@@ -249,6 +333,32 @@ def _state(program, params, init, n, dtype, diff, fuse_k, backend, mesh, natural
 _state_jit = jax.jit(_state, static_argnums=(0, 3, 4, 5, 6, 7, 8, 9))
 
 
+def _diagonal_words(t, signed, g):
+    """This device's part of ``sum_i |t_i|^2 (-1)^(bits of i at positions s)`` for each list ``s``
+    in ``signed`` (Z words), a chunk of the shard at a time: ``|t|^2`` of the whole shard would
+    hold half a shard more than the swaps do. The top h local wires index the chunk, so their
+    signs come from the chunk's index, the others' from a sign tensor over the chunk."""
+    nl = t.shape[-1].bit_length() - 1
+    k = chunk_amplitudes(nl, t.dtype.itemsize)
+    h = nl - (k.bit_length() - 1)
+    real = t.real.dtype
+    shape, axis_of = split_shape(nl - h, sorted({q - g - h for s in signed for q in s if q >= g + h}))
+    glob = [sum((_bit(q) for q in s if q < g), jnp.int32(0)) for s in signed]
+
+    def chunk(acc, cx):
+        c, x = cx
+        p = (x.real ** 2 + x.imag ** 2).reshape(shape)
+        vals = []
+        for s, par in zip(signed, glob):
+            par = par + sum(((c >> (h - 1 - (q - g))) & 1 for q in s if g <= q < g + h), jnp.int32(0))
+            local = _sign_tensor(shape, axis_of, [q - g - h for q in s if q >= g + h], real)
+            vals.append(jnp.sum(p * local) * (1 - 2 * (par % 2)).astype(real))
+        return acc + jnp.stack(vals), None
+
+    xs = (jnp.arange(1 << h, dtype=jnp.int32), t.reshape(1 << h, k))
+    return jax.lax.scan(chunk, jnp.zeros((len(signed),), real), xs)[0]
+
+
 def _local_words(t, words, pos, g, names):
     """This device's part of ``<psi|P|psi>`` for each word, the wires at positions ``pos``."""
     nl = t.shape[-1].bit_length() - 1
@@ -258,12 +368,16 @@ def _local_words(t, words, pos, g, names):
         groups.setdefault(tuple(sorted(q for q, p in word if p in "XY")), []).append(i)
     out = [None] * len(words)
     for flips, idx in groups.items():
+        if not flips:
+            signed = [[q for q, _ in phys[i]] for i in idx]
+            for i, v in zip(idx, _diagonal_words(t, signed, g)):
+                out[i] = v
+            continue
         shape, axis_of = split_shape(nl, sorted({q - g for i in idx for q, _ in phys[i] if q >= g}))
         x = t.reshape(shape)
         mask = sum(1 << (g - 1 - q) for q in flips if q < g)
         y = x if not mask else jax.lax.ppermute(x, names, [(s, s ^ mask) for s in range(1 << g)])
-        prod = jnp.conj(x) * jnp.flip(y, [axis_of[q - g] for q in flips if q >= g]) if flips else \
-            x.real ** 2 + x.imag ** 2
+        prod = jnp.conj(x) * jnp.flip(y, [axis_of[q - g] for q in flips if q >= g])
         for i in idx:
             signed = [q for q, p in phys[i] if p in "YZ"]
             local = _sign_tensor(shape, axis_of, [q - g for q in signed if q >= g], prod.real.dtype)
@@ -284,7 +398,7 @@ class _WordsFn:
         names = _inner(mesh)[1]
 
         def body(_, t):
-            return jnp.real(jax.lax.psum(_local_words(t, words, pos, n_global(mesh), names), names))
+            return jax.lax.psum(jnp.real(_local_words(t, words, pos, n_global(mesh), names)), names)
         return _sharded(body, mesh, 1, True)((), state)
 
     def __eq__(self, other):

@@ -151,6 +151,16 @@ def check_gradients(out, d, rng, methods):
         v, gr = jax.jit(jax.value_and_grad(lambda t: circ(t, mesh).expectation(H, diff=diff)))(theta)
         out[f"D={d} value {diff}"] = err(v, ref_v)
         out[f"D={d} gradient {diff}"] = err(gr, ref_g)
+    # a diagonal word beside an X word on a local wire: XLA:CPU's compiler crashed (a CHECK
+    # failure, the process gone) on the gradient when the psum was taken of complex values
+    obs = qsim.Z(0) + qsim.X(N - 1)
+    small = lambda w, m, diff="backprop": (qsim.Circuit(N, mesh=m).rx(0, w[0]).ry(N - 1, w[1])  # noqa: E731
+                                           .expectation(obs, diff=diff))
+    w = jnp.asarray([0.3, -0.7], jnp.float32)
+    ref_v, ref_g = jax.jit(jax.value_and_grad(lambda t: small(t, None)))(w)
+    for diff in methods:
+        v, gr = jax.jit(jax.value_and_grad(lambda t: small(t, mesh, diff)))(w)
+        out[f"D={d} Z+X gradient {diff}"] = max(err(v, ref_v), err(gr, ref_g))
 
 
 def check_repeat(out, d, rng):

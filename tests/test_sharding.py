@@ -173,8 +173,10 @@ def test_repeat_runs_as_a_scan_with_equal_gradients(checks):
         assert value < GRAD_TOL, name
 
 
-def test_all_to_alls_in_the_program_are_the_planned_ones(checks):
-    for name, (in_hlo, planned) in _picked(checks, "all_to_all").items():
+def test_swap_collectives_in_the_program_are_the_planned_ones(swap_checks, checks):
+    """One ``ppermute`` per planned swap in the lowered program (it runs once per chunk in a
+    loop, but is written once), on every gate kind and placement and in a repeat's scan body."""
+    for name, (in_hlo, planned) in _picked(swap_checks, "collective_permute").items():
         assert in_hlo == planned and planned > 0, name
     assert all(_picked(checks, "swaps planned <= naive").values())
 
@@ -198,6 +200,140 @@ def test_sharded_errors_and_memory_guard(checks):
     assert checks["memory 34 qubits on 8 devices"] == "no error"       # 2 x 16 GiB per 80 GiB device
     assert checks["memory 34 qubits on 1 device"].startswith("StateTooLargeError")
     assert "per device" in checks["memory 37 qubits on 8 devices"]
+
+
+# ------------------------------------------------------------ the in-place swap (subprocess) ------
+
+def _swap_checks():
+    """The chunked in-place swap, in a process with 8 CPU devices (run by `swap_checks`): the
+    collectives it writes, multi-chunk results against one device (the chunk floor lowered so
+    that small states take many chunks, every local wire of the swaps), and the compiled
+    per-device memory of a forward pass with the real chunk size. Prints ``SWAP-CHECKS {json}``."""
+    jax.config.update("jax_enable_x64", True)        # complex128 below; explicit dtypes elsewhere
+    sys.path.insert(0, str(ROOT / "tests"))
+    import sharding_checks as sc
+    from qsim import _sharding
+
+    out = {}
+    rng = np.random.default_rng(29)
+    zs = qsim.Z(0) @ qsim.Z(3) + 0.5 * qsim.Z(5) - 0.3 * qsim.Z(1)   # no readout ppermute
+    count = lambda f, *a: jax.jit(f).lower(*a).as_text().count("stablehlo.collective_permute")  # noqa: E731
+    for d in (2, 4, 8):
+        g, mesh = d.bit_length() - 1, sc.mesh_of(d)
+        recipe, n_angles = sc.placements(g, rng, every=d == 8)
+        theta = jnp.asarray(rng.uniform(-np.pi, np.pi, n_angles), jnp.float32)
+        psi = sc._random_state(rng)
+        plans = []
+
+        def circ(t):       # the plan of the program as traced (traced matrices are never taken as diagonal)
+            c = sc.build(qsim.Circuit(sc.N, psi, mesh=mesh), recipe, t)  # noqa: B023
+            plans.append(_sharding.layout_plan(c))
+            return c
+        in_hlo = count(lambda t: circ(t).expectation(zs), theta)
+        out[f"D={d} collective_permute expectation"] = (in_hlo, plans[-1].compiled_swaps)
+        in_hlo = count(lambda t: circ(t).state(), theta)
+        undo = len(_layout.undo(plans[-1].final, sc.N, g)[0])
+        out[f"D={d} collective_permute state"] = (in_hlo, plans[-1].compiled_swaps + undo)
+    w = jnp.asarray(rng.uniform(-np.pi, np.pi, (64, sc.N, 2)), jnp.float32)   # a scan (short repeats are unrolled)
+    rep = lambda w: qsim.Circuit(sc.N, mesh=sc.mesh_of(8)).h(2).repeat(sc.hea_layer, w).expectation(zs)  # noqa: E731
+    out["D=8 repeat collective_permute"] = (count(rep, w), _sharding.layout_plan(
+        qsim.Circuit(sc.N, mesh=sc.mesh_of(8)).h(2).repeat(sc.hea_layer, w)).compiled_swaps)
+
+    n = 10                     # 2**(10 - g) amplitudes per shard: 8 chunks of 1/16 each at D = 8
+    floor, _sharding._CHUNK_FLOOR = _sharding._CHUNK_FLOOR, 0
+    out["D=8 n=10 chunks per swap"] = (1 << (n - 3 - 1)) // _sharding.chunk_amplitudes(n - 3, 8)
+    obs = qsim.X(0) @ qsim.X(7) + 0.5 * qsim.Z(2) + 0.3 * qsim.Y(9) @ qsim.Y(4) - 0.2 * qsim.Z(8) @ qsim.Z(1)
+
+    def layer(c, w):
+        for q in range(n):
+            c.ry(q, w[q, 0]).rz(q, w[q, 1])
+        for q in range(n - 1):
+            c.cnot(q, (q + 3) % n)
+
+    for d in (2, 8):
+        mesh = sc.mesh_of(d)
+        for dtype in ("complex64", "complex128"):
+            real = jnp.finfo(dtype).dtype
+            w = jnp.asarray(rng.uniform(-np.pi, np.pi, (3, n, 2)), real)
+
+            def circ(w, m, dtype=dtype):
+                return qsim.Circuit(n, dtype=dtype, mesh=m).h(0).repeat(layer, w).crx(9, 0, w[0, 0, 0])
+            out[f"D={d} {dtype} chunked state"] = sc.err(circ(w, mesh).state(), circ(w, None).state())
+            flat, _sharding._FLAT_MAX = _sharding._FLAT_MAX, 0      # the path of shards past int32 offsets
+            out[f"D={d} {dtype} chunked state, rows of chunks"] = sc.err(circ(w, mesh).state(), circ(w, None).state())
+            _sharding._FLAT_MAX = flat
+            if dtype == "complex128":
+                continue
+
+            def layers(w):      # written out, so that every swap is in the program once
+                c = qsim.Circuit(n, mesh=mesh).h(0)  # noqa: B023
+                for t in range(w.shape[0]):
+                    layer(c, w[t])
+                return c
+            z3 = lambda w: layers(w).expectation(qsim.Z(3))  # noqa: E731,B023
+            out[f"D={d} loop collective_permute"] = (count(z3, w), _sharding.layout_plan(layers(w)).compiled_swaps)
+            ref = jax.jit(jax.grad(lambda w: circ(w, None).expectation(obs)))(w)
+            for diff in ("backprop", "adjoint"):
+                got = jax.jit(jax.grad(lambda w: circ(w, mesh).expectation(obs, diff=diff)))(w)  # noqa: B023
+                out[f"D={d} chunked gradient {diff}"] = sc.err(got, ref)
+            ws = jnp.stack([w, 0.5 * w])
+            f = lambda w, m: circ(w, m).expectation(obs)  # noqa: E731
+            out[f"D={d} chunked vmap"] = sc.err(jax.vmap(lambda w: f(w, mesh))(ws),  # noqa: B023
+                                                jax.vmap(lambda w: f(w, None))(ws))
+    _sharding._CHUNK_FLOOR = floor
+
+    n = 20                     # the real chunk size: 2**17 amplitudes (1 MiB) per device, chunks of 1/16
+
+    def forward_bytes(n, mesh):
+        def layer(c, w):
+            for q in range(n - 1):
+                c.cnot(q, q + 1)
+            for q in range(n):
+                c.rx(q, w[q, 0]).rz(q, w[q, 1])
+
+        def f(w):
+            zsum = qsim.PauliSum.from_string(" + ".join(f"Z{i}" for i in range(n)))
+            return qsim.Circuit(n, mesh=mesh).h(0).repeat(layer, w).expectation(zsum)
+        m = jax.jit(f).lower(jnp.zeros((4, n, 2), jnp.float32)).compile().memory_analysis()
+        return m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
+
+    out["native"] = qsim.backends.resolve("auto") == qsim.backends.NATIVE
+    out["memory D=8"] = forward_bytes(n, sc.mesh_of(8))
+    out["memory one device, shard size"] = forward_bytes(n - 3, None)
+    out["memory D=8 swap buffers"] = _sharding.swap_buffer_bytes(n - 3, 8)
+    out["memory D=8 shard"] = (1 << (n - 3)) * 8
+    print("SWAP-CHECKS " + json.dumps(out), flush=True)
+
+
+@pytest.fixture(scope="module")
+def swap_checks():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    code = "from tests.test_sharding import _swap_checks; _swap_checks()"
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=str(ROOT), capture_output=True, text=True,
+                         timeout=900)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("SWAP-CHECKS ")), None)
+    assert line is not None, out.stderr[-3000:]
+    return json.loads(line[len("SWAP-CHECKS "):])
+
+
+def test_chunked_swaps_equal_one_device(swap_checks):
+    """Many chunks per swap (every chunk shape: whole rows below the swapped wire, or several
+    rows above it): states in both precisions, gradients of backprop and the adjoint walk, vmap."""
+    assert swap_checks["D=8 n=10 chunks per swap"] == 8
+    for name, value in _picked(swap_checks, "chunked").items():
+        assert value < (1e-12 if "complex128" in name else GRAD_TOL if "gradient" in name else STATE_TOL), name
+
+
+def test_forward_pass_holds_one_shard_and_the_swap_chunks(swap_checks):
+    """The issue: per device 1/D of a state and the swaps' two exchange chunks (and a few KiB of
+    small values), where the single all_to_all held three shards. That is with the native
+    kernels, which update the state in place; the XLA kernels (``QSIM_DISABLE_NATIVE=1``) hold
+    two or three states of their own (2 on one device at 15 qubits, 3 inside the shard_map)."""
+    eight, local = swap_checks["memory D=8"], swap_checks["memory one device, shard size"]
+    shard, chunks = swap_checks["memory D=8 shard"], swap_checks["memory D=8 swap buffers"]
+    assert chunks <= shard / 8                       # two chunks of 1/16 of the shard
+    kernels = shard if swap_checks["native"] else max(local, 3 * shard)
+    assert eight <= kernels + chunks + shard / 16, (eight, local, shard, chunks)
 
 
 # ------------------------------------------------------------ data-parallel training ------

@@ -7,9 +7,10 @@ its own process started with ``XLA_FLAGS=--xla_force_host_platform_device_count=
 (the benchmark process itself has one device); D = 1 is the plain circuit.
 Per row: compile time, time of the forward pass and per layer, memory per
 device (the compiled program's own count: arguments, outputs and temporaries
-of one device's partition), the process's peak RSS, and the swaps (``all_to_all``)
-per layer that the layout planner runs against the naive count (every global
-wire of a gate swapped in and back out). ``vs D=1`` is the time over D = 1's.
+of one device's partition: with the in-place chunked swap about 1/D of D = 1's,
+plus two chunks), the process's peak RSS, and the swaps per layer that the
+layout planner runs against the naive count (every global wire of a gate
+swapped in and back out). ``vs D=1`` is the time over D = 1's.
 
 On one CPU the D "devices" share its cores and memory bandwidth, so this
 measures the cost of sharding (swaps, smaller kernels), not a speed-up.
