@@ -212,11 +212,16 @@ def _member_step(native, op, offset, where=None):
     return rec, 1 << (2 * len(op.targets))
 
 
-def _program_code(native, ops):
-    """The native records of a run of gate and fused ops (fused blocks multiplied at run time)."""
-    code, offset = [], 0
+def _records(native, ops, offset=0):
+    """The native records of a run of gate, fused and written-out repeat ops, coefficients from
+    ``offset`` on (fused blocks multiplied at run time; a repeat's layers one after the other)."""
+    code = []
     for op in ops:
-        if isinstance(op, FusedOp):
+        if isinstance(op, RepeatOp):
+            for _ in range(op.n_layers):
+                body, offset = _records(native, op.body, offset)
+                code += body
+        elif isinstance(op, FusedOp):
             members = []
             for m in op.members:
                 rec, size = _member_step(native, m, offset, op.wires)
@@ -227,19 +232,53 @@ def _program_code(native, ops):
             rec, size = _member_step(native, op, offset)
             code += rec
             offset += size
-    return tuple(code)
+    return code, offset
+
+
+def _program_code(native, ops):
+    return tuple(_records(native, ops)[0])
+
+
+def _has_coefs(ops) -> bool:
+    return any(m.gate.structure != "permutation" for op in ops
+               for m in (op.members if isinstance(op, FusedOp) else (op,)))
 
 
 def _program_coefs(ops, params, dtype):
     """The coefficients of a run, in record order: one vmapped matrix call per gate kind and
-    one gather (so the traced graph grows by about one op per gate, not one per matrix entry)."""
+    one gather (so the traced graph grows by about one op per gate, not one per matrix entry);
+    a written-out repeat's layers come from ONE call vmapped over its layers, so the traced
+    graph does not grow with their number either."""
+    pieces, segment = [], []
+
+    def flush():
+        if segment and _has_coefs([o for o, _ in segment]):
+            pieces.append(_gate_coefs([o for o, _ in segment], [p for _, p in segment], dtype))
+        segment.clear()
+
+    for op, p in zip(ops, params):
+        if not isinstance(op, RepeatOp):
+            segment.append((op, p))
+            continue
+        flush()
+        if _has_coefs(op.body):
+            stacked, consts = p
+            per_layer = jax.vmap(lambda w, op=op, consts=consts: _gate_coefs(
+                op.body, op.params_fn(w, *consts), dtype))(stacked)
+            pieces.append(per_layer.reshape(-1))
+    flush()
+    if not pieces:
+        return jnp.zeros((1,), dtype)
+    return jnp.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+
+
+def _gate_coefs(ops, params, dtype):
+    """`_program_coefs` of gate and fused ops (at least one with coefficients)."""
     gates = []
     for op, p in zip(ops, params):
         for m, mp in (zip(op.members, p) if isinstance(op, FusedOp) else ((op, p),)):
             if m.gate.structure != "permutation":
                 gates.append((m.gate, mp))
-    if not gates:
-        return jnp.zeros((1,), dtype)
     kinds: dict = {}
     for i, (g, _) in enumerate(gates):
         kinds.setdefault(g, []).append(i)
@@ -256,9 +295,20 @@ def _program_coefs(ops, params, dtype):
     return flat if np.array_equal(order, np.arange(order.size)) else flat[order]
 
 
-def _native_plan(program, native, dtype):
+def _native_gate(op, native) -> bool:
+    return isinstance(op, (GateOp, FusedOp)) and len(op.wires) - len(getattr(op, "controls", ())) <= native.MAX_TARGETS
+
+
+def _written_out(op, native, n_qubits) -> bool:
+    """Whether a `repeat` joins the surrounding native program, layer after layer (`UNROLL_MAX_LAYERS`)."""
+    return (isinstance(op, RepeatOp) and n_qubits is not None and n_qubits <= UNROLL_MAX_QUBITS
+            and op.n_layers <= UNROLL_MAX_LAYERS and all(_native_gate(b, native) for b in op.body))
+
+
+def _native_plan(program, native, dtype, n_qubits=None):
     """Static: the new program and, per new record, the old indices it covers (a ProgramOp covers
-    a run of gate and fused records; other records map to themselves, repeat bodies converted)."""
+    a run of gate and fused records, and of short repeats on small states; other records map to
+    themselves, repeat bodies converted)."""
     new, groups, run = [], [], []
 
     def flush():
@@ -268,7 +318,7 @@ def _native_plan(program, native, dtype):
             run.clear()
 
     for i, op in enumerate(program):
-        if isinstance(op, (GateOp, FusedOp)) and len(op.wires) - len(getattr(op, "controls", ())) <= native.MAX_TARGETS:
+        if _native_gate(op, native) or _written_out(op, native, n_qubits):
             run.append(i)
             continue
         flush()
@@ -290,39 +340,20 @@ def _native_params(program, plan, params, dtype):
 # A `repeat` of at most this many layers on a state of at most `UNROLL_MAX_QUBITS` wires is written
 # out into the surrounding native program: one call instead of a scan of calls, and the layers'
 # one-qubit runs merge across layer boundaries (an angle encoding with the first layer's
-# rotations). The native program is one call whatever its length, so compile time barely grows.
+# rotations). The layers' coefficients come from one call vmapped over them and the native
+# program is one call whatever its length, so the traced graph does not grow with the layers.
 UNROLL_MAX_LAYERS = 16
 UNROLL_MAX_QUBITS = 16
-
-
-def _unrolled(program, params):
-    """``program`` with every `RepeatOp` written out layer by layer (params sliced per layer)."""
-    if not any(isinstance(op, RepeatOp) and op.n_layers <= UNROLL_MAX_LAYERS for op in program):
-        return program, params
-    new, new_params = [], []
-    for op, p in zip(program, params):
-        if not (isinstance(op, RepeatOp) and op.n_layers <= UNROLL_MAX_LAYERS):
-            new.append(op)
-            new_params.append(p)
-            continue
-        stacked, consts = p
-        for layer in range(op.n_layers):
-            w = jax.tree.map(lambda a, i=layer: a[i], stacked)
-            new.extend(op.body)
-            new_params.extend(op.params_fn(w, *consts))
-    return tuple(new), tuple(new_params)
 
 
 def to_native(program, params, dtype, backend, n_qubits=None):
     """Runs of gate and fused records become one `ProgramOp` each, whose coefficients are computed
     here with ordinary (differentiable) JAX ops; repeat bodies too (short repeats on small states,
-    ``n_qubits`` given, are written out first). Unchanged without native kernels."""
+    ``n_qubits`` given, join the surrounding run). Unchanged without native kernels."""
     native = backend.programs
     if native is None:
         return program, params
-    if n_qubits is not None and n_qubits <= UNROLL_MAX_QUBITS:
-        program, params = _unrolled(program, params)
-    plan = _native_plan(program, native, dtype)
+    plan = _native_plan(program, native, dtype, n_qubits)
     return plan[0], _native_params(program, plan, params, dtype)
 
 

@@ -163,13 +163,17 @@ def test_program_size_does_not_grow_with_depth(name):
         return c
 
     sizes, n_ops = [], []
-    for L in (5, 21):
+    for L in (5, 13, 41, 81):
         w = jnp.ones(shape(L), jnp.float32)
         sizes.append(_n_eqns(jax.make_jaxpr(lambda w: build(w).expectation(qsim.Z(0)))(w).jaxpr))
         n_ops.append(build(w).n_ops)
-    # unrolled, 21 layers would trace about 4x the equations of 5; a scan over layers traces the same
-    # body whatever L (a couple of equations of slack for how the weights are sliced)
-    assert abs(sizes[1] - sizes[0]) <= 4 and n_ops[0] == n_ops[1] <= 2
+    # unrolled, 81 layers would trace about 16x the equations of 5. A repeat of up to 16 layers
+    # is written out into the native program with ONE coefficient call vmapped over its layers
+    # (L = 5, 13), a longer one runs its body in a scan (L = 41, 81: strongly_entangling repeats
+    # blocks of 2 layers): either way the same equations whatever L (a couple of slack for how
+    # the weights are sliced).
+    assert abs(sizes[1] - sizes[0]) <= 4 and abs(sizes[3] - sizes[2]) <= 4, sizes
+    assert len(set(n_ops)) == 1 and n_ops[0] <= 2
 
 
 def test_strongly_entangling_traces_each_layer_kind_once():

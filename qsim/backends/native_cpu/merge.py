@@ -28,7 +28,8 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from .steps import DENSE, DIAGONAL, FUSED_DENSE, FUSED_DIAGONAL, PERMUTATION, decode, encode_linear, encode_step
+from .steps import (DENSE, DIAGONAL, FUSED_DENSE, FUSED_DIAGONAL, LINEAR, PERMUTATION, decode, encode_linear,
+                    encode_step)
 
 _ZERO, _ONE = -2, -1   # indices past the coefficients: an appended 0 and 1
 _LINEAR = object()      # marks a run of CNOTs and SWAPs in the plan
@@ -181,6 +182,8 @@ def plan(code) -> Plan | None:
         s = run[0]
         if s is _LINEAR:
             out += _linear_record(run[1:])
+        elif s.kind == LINEAR:
+            out += encode_linear(s.targets, s.perm)
         elif len(run) == 1:
             out += encode_step(s.kind, s.targets, s.controls, s.perm, new_offset.get(id(s), 0))
         elif all(m.kind == PERMUTATION for m in run):
