@@ -130,6 +130,19 @@ def test_coefficient_gradient_against_finite_differences(dtype):
     assert_close(ct, want_ct, dtype, scale=float(jnp.abs(want_ct).max()))
 
 
+def phased_cost(code, coefs, phases, x, n, wire):
+    """``f(theta, dtype)``: ``<Z_wire>`` after the program whose coefficients are turned by
+    ``exp(1j * theta * direction)`` (`random_program`'s phases keep every step unitary)."""
+    dirs = jnp.asarray(np.concatenate(phases))
+    sign = jnp.asarray(1 - 2 * ((np.arange(2**n) >> (n - 1 - wire)) & 1), jnp.float64)
+
+    def f(theta, dt):
+        k = (jnp.asarray(coefs) * jnp.exp(1j * theta * dirs)).astype(dt)
+        psi = _native.apply_program(jnp.asarray(x).astype(dt), k, code)
+        return jnp.sum(sign * jnp.abs(psi) ** 2).astype(jnp.float64)
+    return f
+
+
 def random_fused(rng, n, steps, phases):
     """Fused steps (blocks multiplied out by the kernel) with random dense, controlled, diagonal and
     permutation members: ``(code, coefs, dense operator)``; ``phases`` as in `random_program`."""
@@ -182,14 +195,7 @@ def test_fused_steps_against_kron_and_finite_differences(dtype):
     assert_close(fwd, total @ x, dtype)
     assert_close(inv, total.conj().T @ x, dtype)
 
-    dirs = jnp.asarray(np.concatenate(phases))
-    sign = jnp.asarray(1 - 2 * ((np.arange(2**n) >> (n - 2)) & 1), jnp.float64)
-
-    def f(theta, dt):
-        cc = (jnp.asarray(coefs) * jnp.exp(1j * theta * dirs)).astype(dt)
-        psi = _native.apply_program(jnp.asarray(x).astype(dt), cc, code)
-        return jnp.sum(sign * jnp.abs(psi) ** 2).astype(jnp.float64)
-
+    f = phased_cost(code, coefs, phases, x, n, 1)
     g = jax.jit(jax.grad(lambda t: f(t, dtype)))(0.7)
     eps = 1e-6
     fd = (f(0.7 + eps, jnp.complex128) - f(0.7 - eps, jnp.complex128)) / (2 * eps)
@@ -246,14 +252,7 @@ def test_one_qubit_runs_merged_against_kron_and_finite_differences(dtype):
     out = jax.jit(lambda s, k: _native.apply_program(s, k, code))(jnp.asarray(x.astype(dtype)), c)
     assert_close(out, total @ x, dtype, scale=4)
 
-    dirs = jnp.asarray(np.concatenate(phases))
-    sign = jnp.asarray(1 - 2 * ((np.arange(2**n) >> (n - 1)) & 1), jnp.float64)
-
-    def f(theta, dt):
-        k = (jnp.asarray(coefs) * jnp.exp(1j * theta * dirs)).astype(dt)
-        psi = _native.apply_program(jnp.asarray(x).astype(dt), k, code)
-        return jnp.sum(sign * jnp.abs(psi) ** 2).astype(jnp.float64)
-
+    f = phased_cost(code, coefs, phases, x, n, 0)
     tol = 2e-4 if dtype == np.complex64 else 1e-7
     g = float(jax.jit(jax.grad(lambda t: f(t, dtype)))(0.3))
     eps = 1e-6
