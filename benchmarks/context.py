@@ -67,6 +67,14 @@ class Config:
         """The dtypes: the override, else ``default``."""
         return list(self.dtypes) if self.dtypes else list(default)
 
+    def aer_and_pennylane(self) -> list[str]:
+        """The requested peers among Qiskit Aer and PennyLane default.qubit (the peers of the
+        suites that sample shots or noise)."""
+        out = [p.name for p in self.peers if p.name == "aer"]
+        if "pennylane" in self.train_peers:
+            out.append("pennylane")
+        return out
+
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)

@@ -231,6 +231,18 @@ def test_qasm_classical_bits_are_its_registers():
         assert aer_counts(qasm2.loads(text), 10, 0) == {(1, 0, 0, 0, 1): 10}
 
 
+def assert_samples_match_branches(c, spec, n, shots):
+    """``run`` (clbits) and ``sample`` (final wires) of ``c``, built from ``spec``, against the
+    distributions of the branch enumeration (chi-square at ALPHA)."""
+    brs = branches(spec, n, c.n_clbits)
+    counts = counts_of(c.run(jax.random.key(3), shots))
+    assert chi2_goodness(counts, clbit_distribution(brs), shots) > ALPHA
+    sampled = counts_of(c.sample(jax.random.key(4), shots))
+    final = {tuple(int(b) for b in np.binary_repr(i, n)): p for i, p in enumerate(averaged_probs(brs)) if p > 1e-12}
+    assert chi2_goodness(sampled, final, shots) > ALPHA
+    return brs
+
+
 def test_trajectories_match_branch_probabilities(monkeypatch):
     """One trajectory per shot (the path taken when the deferred program would not fit or would cost
     more than the shots; forced here on a small circuit)."""
@@ -243,12 +255,7 @@ def test_trajectories_match_branch_probabilities(monkeypatch):
                  ("cond", (i,), 1, [("gate", "h", (1,), ())])]
     apply_spec(c, spec)
     monkeypatch.setattr("qsim._dynamic._fits", lambda d, circ, shots: False)
-    brs = branches(spec, n, c.n_clbits)
-    counts = counts_of(c.run(jax.random.key(3), shots))
-    assert chi2_goodness(counts, clbit_distribution(brs), shots) > ALPHA
-    sampled = counts_of(c.sample(jax.random.key(4), shots))
-    final = {tuple(int(b) for b in np.binary_repr(i, n)): p for i, p in enumerate(averaged_probs(brs)) if p > 1e-12}
-    assert chi2_goodness(sampled, final, shots) > ALPHA
+    brs = assert_samples_match_branches(c, spec, n, shots)
     np.testing.assert_allclose(np.asarray(c.probs()), averaged_probs(brs), atol=TOL[np.complex128])
 
 
@@ -471,12 +478,7 @@ def test_scan_path_matches_branch_probabilities(monkeypatch, backend):
     monkeypatch.setattr(_dynamic, "SCAN_DYNAMIC_RUNS", 0)
     monkeypatch.setattr(_dynamic, "_fits", lambda d, circ, shots: False)
     assert _dynamic._scannable(c)
-    brs = branches(spec, n, c.n_clbits)
-    counts = counts_of(c.run(jax.random.key(3), shots))
-    assert chi2_goodness(counts, clbit_distribution(brs), shots) > ALPHA
-    sampled = counts_of(c.sample(jax.random.key(4), shots))
-    final = {tuple(int(b) for b in np.binary_repr(i, n)): p for i, p in enumerate(averaged_probs(brs)) if p > 1e-12}
-    assert chi2_goodness(sampled, final, shots) > ALPHA
+    assert_samples_match_branches(c, spec, n, shots)
 
 
 # --- export ----------------------------------------------------------------------------------

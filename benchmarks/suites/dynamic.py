@@ -35,7 +35,7 @@ import numpy as np
 
 from ..context import Case, row
 from ..timing import block, compile_jit, measure, now
-from ..workloads import pennylane_hea
+from ..workloads import hea_layer, pennylane_hea
 
 SUITE = "dynamic"
 THETA = 0.9
@@ -211,15 +211,9 @@ def vqe_model(n, shots):
     terms = _vqe_terms(n)
     obs = qsim.PauliSum(tuple(w for w, _ in terms), np.array([c for _, c in terms], np.float32))
 
-    def layer(c, w):
-        for q in range(n):
-            c.ry(q, w[q, 0]).rz(q, w[q, 1])
-        for q in range(n - 1):
-            c.cnot(q, q + 1)
-
     def f(w, key):
         c = qsim.Circuit(n)
-        c.repeat(layer, w)
+        c.repeat(hea_layer, w)
         if shots is None:
             return c.expectation(obs, diff="adjoint")
         return c.expectation(obs, shots=shots, key=key, diff="parameter-shift")
@@ -355,15 +349,8 @@ def _pennylane_vqe(cfg, name, n, shots, layers, exact, ours):
 
 # -- the grid ------------------------------------------------------------------------------------
 
-def _peers(cfg) -> list[str]:
-    out = [p.name for p in cfg.peers if p.name == "aer"]
-    if "pennylane" in cfg.train_peers:
-        out.append("pennylane")
-    return out
-
-
 def cases(cfg) -> list[Case]:
-    peers = _peers(cfg)
+    peers = cfg.aer_and_pennylane()
     grid = FULL_TELEPORT if cfg.full else QUICK_TELEPORT
     if cfg.qubits:
         grid = tuple((n, 10_000) for n in cfg.qubits)

@@ -86,17 +86,10 @@ def cases(cfg) -> list[Case]:
     dm = cfg.grid(QUICK_DM, FULL_DM)
     traj = list(cfg.qubits) if explicit else list(FULL_TRAJ if cfg.full else QUICK_TRAJ)
     counts = (10,) if explicit else (FULL_T if cfg.full else QUICK_T)
-    peers = _peers(cfg)
+    peers = cfg.aer_and_pennylane()
     out = [Case(SUITE, f"dm n={n} L={layers}", _dm_fn(cfg, n, layers, peers)) for n in dm]
     out += [Case(SUITE, f"traj n={n} L={layers} T={t}", _traj_fn(cfg, n, layers, t, peers))
             for n in traj for t in counts]
-    return out
-
-
-def _peers(cfg) -> list[str]:
-    out = [p.name for p in cfg.peers if p.name == "aer"]
-    if "pennylane" in cfg.train_peers:
-        out.append("pennylane")
     return out
 
 

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from .steps import (DENSE, DIAGONAL, FUSED_DENSE, FUSED_DIAGONAL, LINEAR, PERMUTATION, decode, encode_linear,
+from .steps import (DENSE, DIAGONAL, FUSED_DENSE, FUSED_DIAGONAL, PERMUTATION, decode, encode, encode_linear,
                     encode_step)
 
 _ZERO, _ONE = -2, -1   # indices past the coefficients: an appended 0 and 1
@@ -149,7 +149,6 @@ def plan(code) -> Plan | None:
     if all(len(run) == 1 for run in order):
         return None
 
-    records: list[tuple] = []       # (kind of coefficient source, run)
     keep, dense, diag = [], [], []
     for run in order:
         if run[0] is _LINEAR:
@@ -162,7 +161,6 @@ def plan(code) -> Plan | None:
             diag.append(run)
         else:
             dense.append(run)
-        records.append(run)
 
     # New layout: kept coefficients first, then the merged dense blocks, then merged diagonals.
     keep_index, new_offset, at = [], {}, 0
@@ -178,14 +176,12 @@ def plan(code) -> Plan | None:
         at += 2
 
     out = []
-    for run in records:
+    for run in order:
         s = run[0]
         if s is _LINEAR:
             out += _linear_record(run[1:])
-        elif s.kind == LINEAR:
-            out += encode_linear(s.targets, s.perm)
         elif len(run) == 1:
-            out += encode_step(s.kind, s.targets, s.controls, s.perm, new_offset.get(id(s), 0))
+            out += encode(s._replace(offset=new_offset.get(id(s), 0)))
         elif all(m.kind == PERMUTATION for m in run):
             out += encode_step(PERMUTATION, s.targets, (), _compose_perm(run))
         elif all(m.kind == DIAGONAL for m in run):
@@ -195,9 +191,8 @@ def plan(code) -> Plan | None:
 
     def padded(runs, width, entry, identity):
         m = max((len(r) for r in runs), default=1)
-        idx = np.full((len(runs), m, width), 0, np.int64)
+        idx = np.tile(np.asarray(identity, np.int64), (len(runs), m, 1))
         for g, r in enumerate(runs):
-            idx[g, :, :] = identity
             for j, s in enumerate(r):
                 idx[g, j] = entry(s)
         return idx

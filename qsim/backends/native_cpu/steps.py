@@ -85,7 +85,8 @@ def decode(code) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def _encode(step: Step) -> tuple[int, ...]:
+def encode(step: Step) -> tuple[int, ...]:
+    """The record of a plain (not fused) decoded `Step`."""
     if step.kind == LINEAR:
         return encode_linear(step.targets, step.perm)
     return encode_step(step.kind, step.targets, step.controls, step.perm, step.offset)
@@ -101,7 +102,7 @@ def unfuse(code) -> tuple[int, ...]:
     out = []
     for s in decode(code):
         if s.kind not in (FUSED_DENSE, FUSED_DIAGONAL):
-            out += _encode(s)
+            out += encode(s)
             continue
         for m in s.members:
             positions = m.targets + m.controls
@@ -109,5 +110,5 @@ def unfuse(code) -> tuple[int, ...]:
                 raise ValueError(f"qsim native program: fused member positions must be distinct and inside "
                                  f"the block of {len(s.targets)} wires, got {positions}")
             wire = lambda ps: tuple(s.targets[p] for p in ps)  # noqa: E731
-            out += _encode(m._replace(targets=wire(m.targets), controls=wire(m.controls)))
+            out += encode(m._replace(targets=wire(m.targets), controls=wire(m.controls)))
     return tuple(out)
