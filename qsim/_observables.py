@@ -340,8 +340,8 @@ def pauli_expectations(state, words):
             prod = (t.real ** 2 + t.imag ** 2)
         signed = [[q for q, p in words[i] if p in "YZ"] for i in idx]
         phase = [(-1j) ** sum(p == "Y" for _, p in words[i]) for i in idx]
-        if len(idx) >= SIGN_MATRIX_MIN_WORDS and len(idx) << n <= SIGN_MATRIX_MAX_ENTRIES:
-            vals = prod.reshape(-1) @ _sign_matrix(n, tuple(map(tuple, signed)), prod.real.dtype)
+        if len(idx) >= SIGN_MATRIX_MIN_WORDS:
+            vals = _signed_sums(prod.reshape(-1), n, signed, prod.real.dtype)
             for j, i in enumerate(idx):
                 out[i] = vals[j] * phase[j]
             continue
@@ -352,21 +352,35 @@ def pauli_expectations(state, words):
 
 
 # Words that share their X/Y wires read the same product of amplitudes; with this many of them
-# (sum_q Z_q, the usual QML readout) they are one matrix product with their signs, ``(2^n, W)``,
-# instead of one pass over the state each (and under vmap a matrix-matrix product), as long as
-# that sign matrix stays small.
+# (sum_q Z_q, the usual QML readout) they are read together by `_signed_sums` instead of one
+# pass over the state each.
 SIGN_MATRIX_MIN_WORDS = 3
-SIGN_MATRIX_MAX_ENTRIES = 1 << 22
 
 
-def _sign_matrix(n, signed, dtype):
-    """``S[i, j] = (-1)^(popcount of i on the wires signed[j])``, built by XLA from iota."""
-    masks = jnp.asarray([sum(1 << (n - 1 - q) for q in wires) for wires in signed], jnp.int32)
-    i = jax.lax.broadcasted_iota(jnp.int32, (1 << n, len(signed)), 0)
-    parity = jax.lax.population_count(i & masks[None, :]) & 1
+def _signed_sums(flat, n, signed, dtype):
+    """``sum_i flat[i] (-1)^(popcount of i on the wires signed[j])`` for every j.
+
+    The index splits into its high and low halves and so does each sign: with ``P`` the
+    ``(2^h, 2^l)`` view of ``flat``, ``Sl`` the signs of the distinct low halves and ``Sh`` those
+    of the high halves, every sum is an entry of ``Sh^T (P Sl)``. One product over the state with
+    about n/2 columns (sum_q Z_q), then a small one; the sign matrices are ``2^(n/2)`` rows,
+    built from iota, never ``2^n``."""
+    low = n // 2
+    masks = [sum(1 << (n - 1 - q) for q in wires) for wires in signed]
+    lo_masks = sorted({m & ((1 << low) - 1) for m in masks})
+    hi_masks = sorted({m >> low for m in masks})
+    m = flat.reshape(1 << (n - low), 1 << low) @ _sign_columns(low, lo_masks, dtype)
+    t = _sign_columns(n - low, hi_masks, dtype).T @ m
+    rows = [hi_masks.index(k >> low) for k in masks]
+    cols = [lo_masks.index(k & ((1 << low) - 1)) for k in masks]
+    return t[jnp.asarray(rows), jnp.asarray(cols)]
+
+
+def _sign_columns(bits, masks, dtype):
+    """``S[i, j] = (-1)^popcount(i & masks[j])`` for ``i < 2^bits``, built by XLA from iota."""
+    i = jax.lax.broadcasted_iota(jnp.int32, (1 << bits, len(masks)), 0)
+    parity = jax.lax.population_count(i & jnp.asarray(masks, jnp.int32)[None, :]) & 1
     return (1 - 2 * parity).astype(dtype)
-
-
 
 
 def combine_words(observables, vals, real_dtype):
