@@ -64,4 +64,60 @@ const char* build_geometry(Geometry* G, int n, int L, const int64_t* targets, in
   return nullptr;
 }
 
+const char* build_layer(Layer* ly, int n, const int64_t* wires, int m) {
+  if (n < 1 || n > kMaxQubits) return "qsim native: the state size must be 2**n with n <= 62";
+  if (m < 1 || m > n) return "qsim native: a layer needs 1 to n gates";
+  uint64_t used = 0;
+  for (int i = 0; i < m; ++i) {
+    if (wires[i] < 0 || wires[i] >= n) return "qsim native: wire out of range";
+    if (used & (uint64_t(1) << wires[i])) return "qsim native: repeated wire";
+    used |= uint64_t(1) << wires[i];
+  }
+  ly->n = n;
+  ly->m = m;
+  ly->passes = 0;
+  const int T = std::min(n, kLayerTileBits);
+  int high[kMaxQubits], nh = 0;  // gates on positions >= T, by position
+  LayerPass* low = nullptr;
+  for (int i = 0; i < m; ++i) {
+    const int p = n - 1 - int(wires[i]);
+    if (p >= T) {
+      high[nh++] = i;
+      continue;
+    }
+    if (low == nullptr) {
+      low = &ly->pass[ly->passes++];
+      low->m = 0;
+      low->c = T;
+      low->qh = 0;
+      low->tiles = int64_t(1) << (n - T);
+      low->row_off[0] = 0;
+    }
+    low->gate[low->m] = i;
+    low->pos[low->m] = p;
+    low->rank[low->m++] = -1;
+  }
+  std::sort(high, high + nh, [&](int a, int b) { return wires[a] > wires[b]; });
+  for (int h0 = 0; h0 < nh; h0 += kLayerMaxRowBits) {
+    LayerPass& P = ly->pass[ly->passes++];
+    P.m = P.qh = std::min(kLayerMaxRowBits, nh - h0);
+    P.c = T - P.qh;
+    P.tiles = int64_t(1) << (n - T);
+    for (int r = 0; r < P.qh; ++r) {
+      const int i = high[h0 + r];
+      P.gate[r] = i;
+      P.pos[r] = P.hi_pos[r] = n - 1 - int(wires[i]);
+      P.rank[r] = r;
+    }
+    for (int64_t r = 0; r < (int64_t(1) << P.qh); ++r) {
+      int64_t off = 0;
+      for (int k = 0; k < P.qh; ++k) {
+        if ((r >> k) & 1) off |= int64_t(1) << P.hi_pos[k];
+      }
+      P.row_off[r] = off;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace qsim_native

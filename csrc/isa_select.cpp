@@ -1,6 +1,7 @@
 // The instruction set, chosen once at run time: AVX2 + FMA when the library
 // was built with it and the CPU has both (QSIM_NATIVE_ISA=scalar forces the
-// portable kernels), else scalar.
+// portable kernels), else scalar; layers on AVX-512F where the CPU has it too
+// (QSIM_NATIVE_ISA=avx2 keeps them on AVX2).
 #include <cstdlib>
 #include <string>
 
@@ -23,7 +24,39 @@ bool use_avx2() {
 #endif
 }
 
+bool use_avx512() {
+#if defined(QSIM_HAVE_AVX512)
+  static const bool yes = [] {
+    const char* force = std::getenv("QSIM_NATIVE_ISA");
+    if (force != nullptr && (std::string(force) == "scalar" || std::string(force) == "avx2")) {
+      return false;
+    }
+    __builtin_cpu_init();
+    return use_avx2() && __builtin_cpu_supports("avx512f");
+  }();
+  return yes;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
+
+template <>
+const IsaKernels<float>* layer_kernels_for<float>(int n) {
+#if defined(QSIM_HAVE_AVX512)
+  if (use_avx512() && n >= 3) return avx512_layer_kernels_f32();
+#endif
+  return kernels_for<float>(n);
+}
+
+template <>
+const IsaKernels<double>* layer_kernels_for<double>(int n) {
+#if defined(QSIM_HAVE_AVX512)
+  if (use_avx512() && n >= 2) return avx512_layer_kernels_f64();
+#endif
+  return kernels_for<double>(n);
+}
 
 template <>
 const IsaKernels<float>* kernels_for<float>(int n) {
@@ -43,6 +76,8 @@ const IsaKernels<double>* kernels_for<double>(int n) {
   return scalar_kernels_f64();
 }
 
-const char* isa_name() { return use_avx2() ? "avx2+fma" : "scalar"; }
+const char* isa_name() {
+  return use_avx512() ? "avx512f+avx2+fma" : use_avx2() ? "avx2+fma" : "scalar";
+}
 
 }  // namespace qsim_native

@@ -63,8 +63,12 @@ struct Member : Gate {
 };
 
 // A plain gate, or a fused block on `targets` (k wires) made of `members`.
+// Consecutive plain one-qubit dense steps on distinct wires (two or more) form a
+// layer: the runners apply them together (Layer, qsim_native.h); each member
+// knows its layer's first step and size.
 struct Step : Gate {
   std::vector<Member> members;
+  size_t layer_first = 0, layer_size = 0;  // layer_size 0: not in a layer
 };
 
 // A parsed `code`: immutable once built, shared by every call that runs it.
@@ -115,13 +119,38 @@ void fused_block(const Step& s, const R* row, C* B);
 template <class R>
 void fused_ct(const Step& s, const R* row, const C* ctB, R* ct_row);
 
+enum class Direction { kForward = 0, kInverse = 1, kTranspose = 2 };
+
+// ---------------------------------------------- reused scratch (program_run.cpp) ------
+// Scratch of `bytes` (64-byte aligned) for one use on the calling thread. Up to
+// kReuseBytes it is a thread-local buffer kept between calls (slot: uses that may
+// be live at once): a fresh allocation per call costs its page faults and zeroing
+// every time, a sizeable share of a small state's call. Larger ones are allocated.
+constexpr size_t kReuseBytes = size_t(64) << 20;
+class ReusedScratch {
+ public:
+  ReusedScratch(int slot, size_t bytes);
+  char* get() const { return p_; }
+
+ private:
+  std::unique_ptr<char[]> own_;
+  char* p_;
+};
+
+// ------------------------------------------------------ layers (program_run.cpp) ------
+// The wires of the layer of steps [first, first + size), and its members'
+// 2x2 matrices (8 reals each) from coefficient row `row`, as U^dagger (kInverse),
+// U^T (kTranspose) or U.
+void layer_wires(const Program& p, size_t first, size_t size, int64_t* wires);
+template <class R>
+void layer_mats(const Program& p, size_t first, size_t size, const R* row, Direction dir,
+                R* out);
+
 // ------------------------------------------------------ the runner (program_run.cpp) ------
 struct Shapes {
   int64_t batch, cb, total;  // states, coefficient rows (1 or batch), coefficients per row
   int n;                     // qubits
 };
-
-enum class Direction { kForward = 0, kInverse = 1, kTranspose = 2 };
 
 // kForward: U_S ... U_1; kInverse: U_1^dagger ... U_S^dagger (unitary steps);
 // kTranspose: U_1^T ... U_S^T (the state cotangent of the forward). In place on

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <new>
 #include <system_error>
 #include <vector>
@@ -56,6 +57,7 @@ constexpr int kOpLinear = 100;
 
 struct StepPlan {
   const Step* step;
+  int layer;  // >= 0: this plan is the whole layer Call::layers[layer] (step: its first)
   Gate gate;  // the plain gate it amounts to
   Geometry G;
   int perm[2][1 << kMaxTargets];  // permutations: forward, inverse
@@ -63,10 +65,21 @@ struct StepPlan {
   OpPlan ops[2];                  // applied to the state (the sweep: x, then g)
 };
 
+// A layer (program.h) resolved for the call: its passes, and its members'
+// matrices when every state shares them (else made per state in the task's scratch).
+template <class R>
+struct LayerPlan {
+  std::unique_ptr<Layer> ly;
+  size_t first, size;
+  std::vector<R> mats, tr;  // forward: mats in the call's direction; sweep: inv, tr
+};
+
 // A call: the resolved steps in the order they run, and the operands.
 template <class R>
 struct Call {
   const IsaKernels<R>* isa;
+  const IsaKernels<R>* lisa;  // the layers' (layer_kernels_for)
+  const Program* program;
   Shapes sh;
   const R* coefs;
   R* x;                 // the states (the sweep: the forward outputs)
@@ -74,13 +87,15 @@ struct Call {
   R* ct;                // the sweep: the coefficients' cotangents
   bool sweep, want_ct;
   std::vector<StepPlan> steps;
+  std::vector<LayerPlan<R>> layers;
+  int64_t layer_reals = 0;   // 8 x the largest layer's size
+  Direction dir;             // the forward's direction
   std::vector<Line> shared;  // prepared gates shared by every state
   // A task's scratch (see carve): the per-state prepared gates, the kernels' work
   // space, two coefficient blocks and the VJP's sums.
   size_t per_state_bytes = 0, work_bytes = 0;
   int64_t block_reals = 0;
   int64_t per_task = 0;       // states per task
-  std::vector<Line> scratch;  // the tasks' scratch, task_bytes each, from `base`
   char* base = nullptr;
   size_t task_bytes = 0;
   mutable std::atomic<bool> out_of_memory{false};  // set by a task (fused_ct allocates)
@@ -160,22 +175,65 @@ const char* plan_step(const Step& s, Direction dir, Call<R>* c, StepPlan* sp,
   return nullptr;
 }
 
+// Resolves the layer that step s belongs to: its passes and, when the states
+// share coefficients, its matrices.
+template <class R>
+const char* plan_layer(const Program& p, const Step& s, Call<R>* c, StepPlan* sp) {
+  LayerPlan<R> lp;
+  lp.first = s.layer_first;
+  lp.size = s.layer_size;
+  lp.ly = std::make_unique<Layer>();
+  std::vector<int64_t> wires(lp.size);
+  layer_wires(p, lp.first, lp.size, wires.data());
+  if (const char* e = build_layer(lp.ly.get(), c->sh.n, wires.data(), int(lp.size))) return e;
+  const int64_t reals = 8 * int64_t(lp.size);
+  c->layer_reals = std::max(c->layer_reals, reals);
+  if (c->sh.cb == 1) {
+    lp.mats.resize(size_t(reals));
+    layer_mats(p, lp.first, lp.size, c->coefs, c->sweep ? Direction::kInverse : c->dir,
+               lp.mats.data());
+    if (c->sweep) {
+      lp.tr.resize(size_t(reals));
+      layer_mats(p, lp.first, lp.size, c->coefs, Direction::kTranspose, lp.tr.data());
+    }
+  }
+  sp->step = &s;
+  sp->layer = int(c->layers.size());
+  sp->ops[0].op = sp->ops[1].op = -1;
+  c->layers.push_back(std::move(lp));
+  return nullptr;
+}
+
 // Resolves every step, in the order they run, and prepares the gates that all
 // states share.
 template <class R>
 const char* plan(const Program& p, Direction dir, Call<R>* c) {
   c->isa = kernels_for<R>(c->sh.n);
+  c->lisa = layer_kernels_for<R>(c->sh.n);
+  c->program = &p;
   const bool reverse = c->sweep || dir != Direction::kForward;
   const size_t ns = p.steps.size();
-  c->steps.resize(ns);
+  c->dir = dir;
+  c->steps.clear();
+  c->steps.reserve(ns);
   size_t shared_bytes = 0;
-  for (size_t i = 0; i < ns; ++i) {
+  for (size_t i = 0; i < ns;) {
     const Step& s = p.steps[reverse ? ns - 1 - i : i];
-    if (const char* e = plan_step(s, dir, c, &c->steps[i], &shared_bytes)) return e;
+    c->steps.emplace_back();
+    StepPlan& sp = c->steps.back();
+    sp.layer = -1;
+    if (s.layer_size > 0) {
+      if (const char* e = plan_layer(p, s, c, &sp)) return e;
+      i += s.layer_size;
+      continue;
+    }
+    if (const char* e = plan_step(s, dir, c, &sp, &shared_bytes)) return e;
+    ++i;
   }
   c->shared.resize(shared_bytes / 64);
   std::vector<R> block(size_t(c->block_reals)), tmp(size_t(c->block_reals));
   for (const StepPlan& sp : c->steps) {
+    if (sp.layer >= 0) continue;
     for (const OpPlan& o : sp.ops) {
       if (o.op >= 0 && o.op != kOpLinear && !o.per_state) {
         prepare(*c, sp, o, c->coefs, block.data(), tmp.data(),
@@ -195,13 +253,17 @@ struct Scratch {
   R* tmp;
   double* out;  // the VJP's sums (block_reals doubles)
   C* ctB;       // a fused block's cotangent
+  R* lmats;     // a layer's matrices for one state (2 x layer_reals: inv, tr)
+  double* lsums;  // a layer sweep's sums (layer_reals)
 };
 
 template <class R>
 size_t scratch_bytes(const Call<R>& c) {
   const size_t b = size_t(c.block_reals);
+  const size_t l = size_t(c.layer_reals);
   return c.per_state_bytes + c.work_bytes + round_up(2 * b * sizeof(R)) +
-         round_up(b * sizeof(double)) + round_up(b / 2 * sizeof(C));
+         round_up(b * sizeof(double)) + round_up(b / 2 * sizeof(C)) +
+         round_up(2 * l * sizeof(R)) + round_up(l * sizeof(double));
 }
 
 template <class R>
@@ -219,6 +281,10 @@ Scratch<R> carve(const Call<R>& c, int task) {
   s.out = reinterpret_cast<double*>(p);
   p += round_up(b * sizeof(double));
   s.ctB = reinterpret_cast<C*>(p);
+  p += round_up(b / 2 * sizeof(C));
+  s.lmats = reinterpret_cast<R*>(p);
+  p += round_up(2 * size_t(c.layer_reals) * sizeof(R));
+  s.lsums = reinterpret_cast<double*>(p);
   return s;
 }
 
@@ -256,6 +322,38 @@ void add_ct(const StepPlan& sp, const R* row, const Scratch<R>& s, R* ct_row) {
   for (int64_t i = 0; i < 2 * size; ++i) dst[i] += R(s.out[i]);
 }
 
+// Layer lp on one state with coefficients `row`: forward (g null) or its sweep,
+// adding its members' sums to ct_row when the call wants them.
+template <class R>
+void run_layer(const Call<R>& c, const LayerPlan<R>& lp, const R* row, const Scratch<R>& s, R* x,
+               R* g, R* ct_row) {
+  const R* mats = lp.mats.data();
+  const R* tr = lp.tr.data();
+  const int64_t reals = 8 * int64_t(lp.size);
+  if (c.sh.cb > 1) {
+    layer_mats(*c.program, lp.first, lp.size, row, g ? Direction::kInverse : c.dir, s.lmats);
+    mats = s.lmats;
+    if (g) {
+      layer_mats(*c.program, lp.first, lp.size, row, Direction::kTranspose, s.lmats + reals);
+      tr = s.lmats + reals;
+    }
+  }
+  const Layer& ly = *lp.ly;
+  if (g == nullptr) {
+    for (int i = 0; i < ly.passes; ++i) c.lisa->layer(ly.pass[i], mats, x, 0, ly.pass[i].tiles);
+    return;
+  }
+  std::fill(s.lsums, s.lsums + reals, 0.0);
+  for (int i = ly.passes - 1; i >= 0; --i) {
+    c.lisa->layer_vjp(ly.pass[i], mats, tr, x, g, s.lsums, 0, ly.pass[i].tiles);
+  }
+  if (!c.want_ct) return;
+  for (size_t k = 0; k < lp.size; ++k) {
+    R* dst = ct_row + 2 * c.program->steps[lp.first + k].offset;  // steps may share: add
+    for (int e = 0; e < 8; ++e) dst[e] += R(s.lsums[8 * k + e]);
+  }
+}
+
 // The whole program on state b (fresh: the task's first).
 template <class R>
 void run_state(const Call<R>& c, int64_t b, const Scratch<R>& s, bool fresh) {
@@ -263,13 +361,23 @@ void run_state(const Call<R>& c, int64_t b, const Scratch<R>& s, bool fresh) {
   R* x = c.x + (b << (c.sh.n + 1));
   const R* none = nullptr;  // the forward input: the VJPs' only
   if (!c.sweep) {
-    for (const StepPlan& sp : c.steps) apply(c, sp, 0, row, s, fresh, x, none, nullptr);
+    for (const StepPlan& sp : c.steps) {
+      if (sp.layer >= 0) {
+        run_layer<R>(c, c.layers[size_t(sp.layer)], row, s, x, nullptr, nullptr);
+        continue;
+      }
+      apply(c, sp, 0, row, s, fresh, x, none, nullptr);
+    }
     return;
   }
   R* g = c.g + (b << (c.sh.n + 1));
   R* ct_row = c.ct + 2 * b * c.sh.total;
   std::fill(ct_row, ct_row + 2 * c.sh.total, R(0));
   for (const StepPlan& sp : c.steps) {
+    if (sp.layer >= 0) {
+      run_layer(c, c.layers[size_t(sp.layer)], row, s, x, g, ct_row);
+      continue;
+    }
     apply(c, sp, 0, row, s, fresh, x, none, nullptr);
     const int op = sp.ops[1].op;
     const bool vjp = op == kOpDenseVjp || op == kOpDiagonalVjp;
@@ -306,8 +414,8 @@ const char* run(const Program& p, Direction dir, Call<R>* c) {
     }
     c->per_task = (c->sh.batch + ntasks - 1) / ntasks;
     ntasks = (c->sh.batch + c->per_task - 1) / c->per_task;
-    c->scratch.resize(c->task_bytes / 64 * size_t(ntasks));
-    c->base = reinterpret_cast<char*>(c->scratch.data());
+    const ReusedScratch scratch(1, c->task_bytes * size_t(ntasks));  // the tasks' scratch
+    c->base = scratch.get();
     run_tasks(int(ntasks), &task<R>, c);
     if (c->out_of_memory.load()) throw std::bad_alloc();
     return nullptr;

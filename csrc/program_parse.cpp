@@ -118,6 +118,31 @@ std::string read_step(const int64_t*& p, const int64_t* end, Step* s, int64_t* c
   return "";
 }
 
+// Marks the layers: maximal runs of two or more plain one-qubit dense steps on
+// distinct wires (they commute).
+void mark_layers(std::vector<Step>* steps) {
+  const size_t ns = steps->size();
+  auto one_qubit = [](const Step& s) {
+    return s.kind == kDense && s.k == 1 && s.nc == 0 && s.targets[0] >= 0 &&
+           s.targets[0] < kMaxQubits;
+  };
+  for (size_t i = 0; i < ns;) {
+    size_t j = i;
+    uint64_t used = 0;
+    while (j < ns && one_qubit((*steps)[j]) && !((used >> (*steps)[j].targets[0]) & 1)) {
+      used |= uint64_t(1) << (*steps)[j].targets[0];
+      ++j;
+    }
+    if (j - i >= 2) {
+      for (size_t k = i; k < j; ++k) {
+        (*steps)[k].layer_first = i;
+        (*steps)[k].layer_size = j - i;
+      }
+    }
+    i = std::max(j, i + 1);
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<const Program> parse_program(const int64_t* code, size_t len, std::string* err) {
@@ -131,6 +156,7 @@ std::shared_ptr<const Program> parse_program(const int64_t* code, size_t len, st
     if (!err->empty()) return nullptr;
     prog->steps.push_back(std::move(s));
   }
+  mark_layers(&prog->steps);
   return prog;
 }
 

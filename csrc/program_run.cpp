@@ -4,6 +4,9 @@
 // each gate over the whole batch and split over the threads; small states go
 // to program_batch.cpp instead.
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "program.h"
@@ -49,6 +52,40 @@ void transform_coefs(const Gate& g, const R* c, Direction dir, R* out) {
     for (int64_t j = 0; j < dim; ++j) {
       out[2 * (r * dim + j)] = c[2 * (j * dim + r)];
       out[2 * (r * dim + j) + 1] = sign * c[2 * (j * dim + r) + 1];
+    }
+  }
+}
+
+ReusedScratch::ReusedScratch(int slot, size_t bytes) {
+  constexpr int kSlots = 2;
+  thread_local std::vector<std::max_align_t> kept[kSlots];
+  const size_t pad = 64;
+  if (bytes > kReuseBytes || slot < 0 || slot >= kSlots) {
+    own_.reset(new char[bytes + pad]);
+    p_ = own_.get();
+  } else {
+    std::vector<std::max_align_t>& v = kept[slot];
+    const size_t need = (bytes + pad + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t);
+    if (v.size() < need) v.resize(need);
+    p_ = reinterpret_cast<char*>(v.data());
+  }
+  p_ += (pad - reinterpret_cast<uintptr_t>(p_) % pad) % pad;
+}
+
+void layer_wires(const Program& p, size_t first, size_t size, int64_t* wires) {
+  for (size_t k = 0; k < size; ++k) wires[k] = p.steps[first + k].targets[0];
+}
+
+template <class R>
+void layer_mats(const Program& p, size_t first, size_t size, const R* row, Direction dir,
+                R* out) {
+  for (size_t k = 0; k < size; ++k) {
+    const Step& s = p.steps[first + k];
+    const R* c = row + 2 * s.offset;
+    if (coefs_as_is(s, dir)) {
+      std::copy(c, c + 8, out + 8 * k);
+    } else {
+      transform_coefs(s, c, dir, out + 8 * k);
     }
   }
 }
@@ -101,8 +138,9 @@ const char* apply_linear_batch(const Gate& s, R* state, const Shapes& sh, Direct
   if (const char* e = check_linear(s, sh.n)) return e;
   const LinearMap m = linear_map(s, sh.n, dir != Direction::kForward);
   const int64_t dim = int64_t(1) << sh.n;
-  std::vector<R> work(size_t(2 * dim));
-  for (int64_t b = 0; b < sh.batch; ++b) apply_linear(m, state + 2 * b * dim, work.data());
+  const ReusedScratch work(0, size_t(2 * dim) * sizeof(R));
+  R* w = reinterpret_cast<R*>(work.get());
+  for (int64_t b = 0; b < sh.batch; ++b) apply_linear(m, state + 2 * b * dim, w);
   return nullptr;
 }
 
@@ -143,6 +181,89 @@ const char* apply_step(const Step& s, R* state, const R* coefs, const Shapes& sh
   return apply_plain(s, state, coefs, sh, dir, buf);
 }
 
+// Less work than this (amplitude-gates) in a layer pass stays on the calling thread.
+constexpr int64_t kLayerParallelMinWork = int64_t(1) << 17;
+
+// The layer of steps [first, first + size) on `batch` states (Layer in qsim_native.h):
+// its matrices for every coefficient row, then each pass, its tiles shared out
+// over the threads. The sweep (sums != nullptr) runs the passes backwards with
+// layer_vjp and adds each member's sums to its row of `sums` (batch x size x 8).
+template <class R>
+struct LayerCall {
+  const IsaKernels<R>* isa;
+  const LayerPass* pass;
+  const R *mats, *tr;  // the sweep: inv and tr
+  R *x, *g;
+  std::vector<double>* task_sums;
+  int64_t mat_stride, per_task, tiles, size;
+  int n;
+};
+
+template <class R>
+void layer_task(void* ctx, int t) {
+  const LayerCall<R>& c = *static_cast<const LayerCall<R>*>(ctx);
+  const int64_t u0 = int64_t(t) * c.per_task;
+  const int64_t u1 = std::min(u0 + c.per_task, c.tiles);
+  R* x = c.x;
+  if (c.g == nullptr) {
+    c.isa->layer(*c.pass, c.mats, x, u0, u1);
+    return;
+  }
+  c.isa->layer_vjp(*c.pass, c.mats, c.tr, x, c.g, c.task_sums->data() + 8 * c.size * t, u0, u1);
+}
+
+template <class R>
+const char* apply_layer(const Program& p, size_t first, size_t size, R* x, R* g, R* ct,
+                        const R* coefs, const Shapes& sh, Direction dir) {
+  std::vector<int64_t> wires(size);
+  layer_wires(p, first, size, wires.data());
+  auto ly = std::make_unique<Layer>();
+  if (const char* e = build_layer(ly.get(), sh.n, wires.data(), int(size))) return e;
+  const bool sweep = g != nullptr;
+  const int64_t rows = sh.cb, per_row = 8 * int64_t(size);
+  std::vector<R> mats(size_t(rows * per_row)), tr(sweep ? mats.size() : 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const R* row = coefs + 2 * r * sh.total;
+    layer_mats(p, first, size, row, sweep ? Direction::kInverse : dir, mats.data() + r * per_row);
+    if (sweep) layer_mats(p, first, size, row, Direction::kTranspose, tr.data() + r * per_row);
+  }
+  LayerCall<R> c;
+  c.isa = layer_kernels_for<R>(sh.n);
+  c.size = int64_t(size);
+  c.n = sh.n;
+  std::vector<double> sums;
+  c.task_sums = &sums;
+  const int64_t dim2 = int64_t(2) << sh.n;
+  for (int64_t b = 0; b < sh.batch; ++b) {
+    const int64_t r = sh.cb > 1 ? b : 0;
+    c.mats = mats.data() + r * per_row;
+    c.tr = sweep ? tr.data() + r * per_row : nullptr;
+    c.x = x + b * dim2;
+    c.g = sweep ? g + b * dim2 : nullptr;
+    for (int i = 0; i < ly->passes; ++i) {
+      const LayerPass& P = ly->pass[sweep ? ly->passes - 1 - i : i];
+      c.pass = &P;
+      c.tiles = P.tiles;
+      const int64_t work = (int64_t(1) << sh.n) * P.m;
+      int64_t ntasks = work >= kLayerParallelMinWork ? std::min<int64_t>(P.tiles, 4 * num_threads()) : 1;
+      c.per_task = (P.tiles + ntasks - 1) / ntasks;
+      ntasks = (P.tiles + c.per_task - 1) / c.per_task;
+      if (sweep) sums.assign(size_t(ntasks * 8 * c.size), 0.0);
+      run_tasks(int(ntasks), &layer_task<R>, &c);
+      if (!sweep || ct == nullptr) continue;
+      for (int64_t t = 0; t < ntasks; ++t) {
+        const double* src = sums.data() + 8 * c.size * t;
+        for (int j = 0; j < P.m; ++j) {
+          const int k = P.gate[j];
+          R* dst = ct + 2 * (b * sh.total + p.steps[first + size_t(k)].offset);
+          for (int e = 0; e < 8; ++e) dst[e] += R(src[8 * k + e]);  // steps may share: add
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 template <class R>
@@ -150,14 +271,19 @@ const char* run_program(const Program& p, R* state, const R* coefs, const Shapes
                         Direction dir) {
   if (batch_runner_takes(sh)) return run_batch(p, state, coefs, sh, dir);
   std::vector<R> buf;
-  if (dir == Direction::kForward) {
-    for (const Step& s : p.steps) {
-      if (const char* e = apply_step(s, state, coefs, sh, dir, &buf)) return e;
+  const size_t ns = p.steps.size();
+  for (size_t j = 0; j < ns;) {
+    const size_t i = dir == Direction::kForward ? j : ns - 1 - j;
+    const Step& s = p.steps[i];
+    if (s.layer_size > 0) {
+      const char* e = apply_layer<R>(p, s.layer_first, s.layer_size, state, nullptr, nullptr,
+                                     coefs, sh, dir);
+      if (e) return e;
+      j += s.layer_size;
+      continue;
     }
-    return nullptr;
-  }
-  for (auto it = p.steps.rbegin(); it != p.steps.rend(); ++it) {
-    if (const char* e = apply_step(*it, state, coefs, sh, dir, &buf)) return e;
+    if (const char* e = apply_step(s, state, coefs, sh, dir, &buf)) return e;
+    ++j;
   }
   return nullptr;
 }
@@ -169,6 +295,13 @@ const char* run_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct, con
   std::vector<R> buf, tmp, rows;
   std::fill(ct, ct + 2 * sh.batch * sh.total, R(0));
   for (auto it = p.steps.rbegin(); it != p.steps.rend(); ++it) {
+    if (it->layer_size > 0) {
+      const char* e = apply_layer<R>(p, it->layer_first, it->layer_size, x, g,
+                                     want_ct ? ct : nullptr, coefs, sh, Direction::kInverse);
+      if (e) return e;
+      it += it->layer_size - 1;
+      continue;
+    }
     const bool fused = is_fused(it->kind);
     Shapes fs = sh;
     const Gate s = fused ? fused_rows(*it, coefs, sh, &rows, &fs) : Gate(*it);
@@ -207,6 +340,9 @@ const char* run_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct, con
 template const float* step_coefs<float>(const Step&, const float*, float*);
 template const double* step_coefs<double>(const Step&, const double*, double*);
 template void transform_coefs<float>(const Gate&, const float*, Direction, float*);
+template void layer_mats<float>(const Program&, size_t, size_t, const float*, Direction, float*);
+template void layer_mats<double>(const Program&, size_t, size_t, const double*, Direction,
+                                 double*);
 template void transform_coefs<double>(const Gate&, const double*, Direction, double*);
 template const char* run_program<float>(const Program&, float*, const float*, const Shapes&,
                                         Direction);

@@ -59,6 +59,38 @@ struct Geometry {
   int64_t reg_off[1 << kMaxTargets];  // amplitude offset of each high-target pattern h
 };
 
+// A layer: one-qubit gates on distinct wires. They commute, so they run in passes,
+// each over tiles of 2^kLayerTileBits amplitudes that stay in L1 while every gate
+// of the pass acts on them: one pass for the gates on the low bit positions (below
+// the tile's bits; contiguous tiles), then passes of at most kLayerMaxRowBits gates
+// on higher positions, whose tiles are 2^qh rows (those gates' bits) of 2^c
+// contiguous amplitudes. A layer of 16 gates on 16 qubits is two passes over the
+// state instead of 16 (kernels_layer.inc; build_layer in geometry.cpp).
+constexpr int kLayerTileBits = 10;
+constexpr int kLayerMaxRowBits = 7;
+constexpr int kLayerMaxPasses = 1 + (kMaxQubits - kLayerTileBits + kLayerMaxRowBits - 1) /
+                                        kLayerMaxRowBits;
+
+struct LayerPass {
+  int m;                                   // gates in the pass
+  int gate[kMaxQubits];                    // each one's index in the layer (its coefficients, sums)
+  int pos[kMaxQubits];                     // and bit position
+  int rank[kMaxQubits];                    // qh > 0: and row bit
+  int c, qh;                               // tiles: 2^qh rows of 2^c amplitudes
+  int hi_pos[kLayerMaxRowBits];            // the row bits' positions, ascending
+  int64_t tiles;                           // tiles per state
+  int64_t row_off[1 << kLayerMaxRowBits];  // amplitude offset of each row in its tile
+};
+
+struct Layer {
+  int n, m, passes;
+  LayerPass pass[kLayerMaxPasses];
+};
+
+// Splits the layer of the m one-qubit gates on `wires` into passes for n-qubit
+// states; nullptr or a static message naming the bad argument.
+const char* build_layer(Layer* ly, int n, const int64_t* wires, int m);
+
 // What a prepared gate does (IsaKernels::prepare, PreparedGate).
 enum Op : int {
   kOpDense = 0,     // state <- U state (controlled: only where every control is 1)
@@ -98,6 +130,14 @@ struct IsaKernels {
   // The same for `prep`, prepared before for the same op and g, and new
   // coefficients: redoes only what depends on them.
   void (*refill)(int op, const Geometry& g, const R* coef, void* prep);
+  // A layer pass on the tiles [t0, t1) of ONE state: every gate i of the pass
+  // applies its 2x2 matrix mats[8 gate[i] ..] (row-major, interleaved).
+  void (*layer)(const LayerPass& p, const R* mats, R* state, int64_t t0, int64_t t1);
+  // Its adjoint sweep, the pass's gates in reverse: x <- inv x, then
+  // out[8 gate + 2 (2 i + j)] += sum over the other bits of g[i] x[j] (doubles,
+  // no conjugation), then g <- tr g, with inv = U^dagger and tr = U^T of each gate.
+  void (*layer_vjp)(const LayerPass& p, const R* inv, const R* tr, R* x, R* g, double* out,
+                    int64_t t0, int64_t t1);
 };
 
 // Checks the wires and fills G for vectors of 2^L amplitudes; nullptr or a
@@ -111,6 +151,19 @@ const IsaKernels<double>* scalar_kernels_f64();
 const IsaKernels<float>* avx2_kernels_f32();
 const IsaKernels<double>* avx2_kernels_f64();
 #endif
+#if defined(QSIM_HAVE_AVX512)
+// The AVX2 kernels with AVX-512 layer kernels (isa_avx512.cpp).
+const IsaKernels<float>* avx512_layer_kernels_f32();
+const IsaKernels<double>* avx512_layer_kernels_f64();
+#endif
+// kernels_for, with AVX-512 layer kernels when the CPU has AVX-512F (and
+// QSIM_NATIVE_ISA does not ask for avx2 or scalar) and the state fills one.
+template <class R>
+const IsaKernels<R>* layer_kernels_for(int n);
+template <>
+const IsaKernels<float>* layer_kernels_for<float>(int n);
+template <>
+const IsaKernels<double>* layer_kernels_for<double>(int n);
 // The kernels for states of 2^n amplitudes: AVX2 when the CPU has it and the
 // state fills a vector, else scalar (isa_select.cpp).
 template <class R>

@@ -277,6 +277,54 @@ def test_one_qubit_runs_merged_against_kron_and_finite_differences(dtype):
     assert_close(ct, want_ct, dtype, scale=float(jnp.abs(want_ct).max()))
 
 
+def layered_program(rng, n, layers):
+    """``(code, coefs)``: layers of random one-qubit unitaries on a random half-or-more of the
+    wires (distinct: the runners apply each such run as one layer, in tile passes), each followed
+    by a CNOT and a one-qubit gate repeated on a wire of the layer (which ends the layer)."""
+    code, flat, offset = [], [], 0
+    for _ in range(layers):
+        wires = [int(w) for w in rng.permutation(n)[:int(rng.integers(max(2, n // 2), n + 1))]]
+        for w in wires + [wires[0]]:
+            code += _native.encode_step(_native.DENSE, (w,), (), None, offset)
+            flat.append(random_unitary(rng, 1).reshape(-1))
+            offset += 4
+        a, b = rng.permutation(n)[:2]
+        code += _native.encode_step(_native.PERMUTATION, (int(b),), (int(a),), (1, 0), 0)
+    return tuple(code), np.concatenate(flat)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [3, 12, 18])
+def test_one_qubit_layers_against_the_reference_executor(dtype, n):
+    """Runs of one-qubit steps on distinct wires run as layers: every gate of a pass while a tile
+    of the state sits in L1 (low wires on contiguous tiles; high wires gathered from rows, in
+    passes of at most 7; lanes inside a vector for the lowest bits). Forward, inverse, transpose
+    and the sweep's (x, g_x, ct), shared and per-state coefficients, both runners (one state
+    gate by gate over the threads, a batch state by state), against the pure-JAX executor."""
+    from qsim.backends.native_cpu import reference
+
+    rng = np.random.default_rng(n)
+    code, coefs = layered_program(rng, n, 3)
+    steps = _native.steps.decode(code)
+    batch = 1 if n > 12 else 3
+    xs = jnp.asarray(random_state(rng, n, dtype, batch=(batch,)))
+    cs = jnp.asarray(np.stack([coefs] + [coefs * np.exp(1j * b) for b in range(1, batch)]).astype(dtype))
+    run_ref = jax.jit(lambda s, c, mode: reference.run_code(s, c, steps, mode), static_argnums=2)
+    for mode in (0, 1, 2):
+        got = jax.jit(lambda s, c: _native.program(s, c, code, mode))(xs, cs)
+        for b in range(batch):
+            assert_close(got[b], run_ref(xs[b], cs[b], mode), dtype, scale=4)
+    y = jax.jit(lambda s, c: _native.apply_program(s, c, code))(xs, cs[0])
+    ct_y = jnp.asarray(random_state(rng, n, dtype, batch=(batch,)))
+    x_back, g_x, ct = _native.program_adjoint(code, cs[0], y, ct_y)
+    _, vjp = jax.vjp(lambda k: jax.vmap(lambda s: reference.run_code(s, k, steps))(xs), cs[0])
+    want_ct = vjp(ct_y)[0]
+    assert_close(x_back, xs, dtype, scale=4)
+    for b in range(batch):
+        assert_close(g_x[b], run_ref(ct_y[b], cs[0], 2), dtype, scale=4)
+    assert_close(ct, want_ct, dtype, scale=float(jnp.abs(want_ct).max()))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cnot_networks_run_as_one_linear_step(dtype):
     """Runs of CNOTs and SWAPs become one linear step (a gather through a GF(2)-linear index map):

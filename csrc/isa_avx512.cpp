@@ -1,0 +1,136 @@
+// AVX-512 layer kernels (x86-64): kernels_layer.inc on 512-bit vectors. A layer's
+// tiles sit in L1, so its passes are bound by arithmetic, not memory, and twice
+// the lanes do about twice the work per instruction. This file alone is compiled
+// with -mavx512f; isa_select.cpp calls it only after __builtin_cpu_supports says
+// the CPU has AVX-512F (and the state fills a tile row of vectors). Everything
+// here is private to this unit (see kernels_generic.inc).
+#include <immintrin.h>
+
+#include "qsim_native.h"
+
+namespace qsim_native {
+namespace {
+
+// complex64: 8 amplitudes per vector, (re, im) interleaved.
+struct Avx512F32 {
+  using R = float;
+  using vec = __m512;
+  using perm_t = __m512i;
+  static constexpr int LANES = 8;
+  static constexpr int L = 3;
+  static constexpr int S = 16;
+
+  static vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
+  static vec zero() { return _mm512_setzero_ps(); }
+  static vec bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static vec swap(vec v) { return _mm512_permute_ps(v, 0xB1); }
+  static vec fma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static vec mul(vec a, vec b) { return _mm512_mul_ps(a, b); }
+  static vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
+  // a * 1 -/+ b in one rounding: exactly a - b, a + b.
+  static vec addsub(vec a, vec b) { return _mm512_fmaddsub_ps(a, _mm512_set1_ps(1.0f), b); }
+  static vec dup_re(vec v) { return _mm512_moveldup_ps(v); }
+  static vec dup_im(vec v) { return _mm512_movehdup_ps(v); }
+  static perm_t make_perm(const int* src) {
+    alignas(64) int idx[16];
+    for (int l = 0; l < LANES; ++l) {
+      idx[2 * l] = 2 * src[l];
+      idx[2 * l + 1] = 2 * src[l] + 1;
+    }
+    return _mm512_load_si512(idx);
+  }
+  static perm_t make_mask(const int* on) {
+    alignas(64) int m[16];
+    for (int l = 0; l < LANES; ++l) m[2 * l] = m[2 * l + 1] = on[l] ? -1 : 0;
+    return _mm512_load_si512(m);
+  }
+  static vec permute(vec v, perm_t p) { return _mm512_permutexvar_ps(p, v); }
+  static vec and_mask(vec v, perm_t m) {
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), m));
+  }
+  static vec or_(vec a, vec b) {
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+  }
+  static void add_to(double* out, vec v) {
+    const __m256 lo = _mm512_castps512_ps256(v);
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    const __m512d s = _mm512_add_pd(_mm512_cvtps_pd(lo), _mm512_cvtps_pd(hi));
+    const __m256d t = _mm256_add_pd(_mm512_castpd512_pd256(s), _mm512_extractf64x4_pd(s, 1));
+    const __m128d u = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+    _mm_storeu_pd(out, _mm_add_pd(_mm_loadu_pd(out), u));
+  }
+};
+
+// complex128: 4 amplitudes per vector.
+struct Avx512F64 {
+  using R = double;
+  using vec = __m512d;
+  using perm_t = __m512i;
+  static constexpr int LANES = 4;
+  static constexpr int L = 2;
+  static constexpr int S = 8;
+
+  static vec load(const double* p) { return _mm512_loadu_pd(p); }
+  static void store(double* p, vec v) { _mm512_storeu_pd(p, v); }
+  static vec zero() { return _mm512_setzero_pd(); }
+  static vec bcast(const double* p) { return _mm512_set1_pd(*p); }
+  static vec swap(vec v) { return _mm512_permute_pd(v, 0x55); }
+  static vec fma(vec a, vec b, vec c) { return _mm512_fmadd_pd(a, b, c); }
+  static vec mul(vec a, vec b) { return _mm512_mul_pd(a, b); }
+  static vec add(vec a, vec b) { return _mm512_add_pd(a, b); }
+  static vec addsub(vec a, vec b) { return _mm512_fmaddsub_pd(a, _mm512_set1_pd(1.0), b); }
+  static vec dup_re(vec v) { return _mm512_movedup_pd(v); }
+  static vec dup_im(vec v) { return _mm512_permute_pd(v, 0xFF); }
+  static perm_t make_perm(const int* src) {
+    alignas(64) long long idx[8];
+    for (int l = 0; l < LANES; ++l) {
+      idx[2 * l] = 2 * src[l];
+      idx[2 * l + 1] = 2 * src[l] + 1;
+    }
+    return _mm512_load_si512(idx);
+  }
+  static perm_t make_mask(const int* on) {
+    alignas(64) long long m[8];
+    for (int l = 0; l < LANES; ++l) m[2 * l] = m[2 * l + 1] = on[l] ? -1 : 0;
+    return _mm512_load_si512(m);
+  }
+  static vec permute(vec v, perm_t p) { return _mm512_permutexvar_pd(p, v); }
+  static vec and_mask(vec v, perm_t m) {
+    return _mm512_castsi512_pd(_mm512_and_si512(_mm512_castpd_si512(v), m));
+  }
+  static vec or_(vec a, vec b) {
+    return _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(a), _mm512_castpd_si512(b)));
+  }
+  static void add_to(double* out, vec v) {
+    const __m256d t = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+    const __m128d u = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+    _mm_storeu_pd(out, _mm_add_pd(_mm_loadu_pd(out), u));
+  }
+};
+
+#include "kernels_generic.inc"
+#include "kernels_layer.inc"
+
+// The AVX2 kernels with their layer kernels replaced by these.
+template <class V>
+IsaKernels<typename V::R> with_layers(const IsaKernels<typename V::R>& base) {
+  IsaKernels<typename V::R> t = base;
+  t.layer = &layer_apply<V>;
+  t.layer_vjp = &layer_vjp<V>;
+  return t;
+}
+
+}  // namespace
+
+const IsaKernels<float>* avx512_layer_kernels_f32() {
+  static const IsaKernels<float> k = with_layers<Avx512F32>(*avx2_kernels_f32());
+  return &k;
+}
+
+const IsaKernels<double>* avx512_layer_kernels_f64() {
+  static const IsaKernels<double> k = with_layers<Avx512F64>(*avx2_kernels_f64());
+  return &k;
+}
+
+}  // namespace qsim_native
