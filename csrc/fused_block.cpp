@@ -160,9 +160,85 @@ void fused_ct(const Step& s, const R* row, const C* ctB, R* ct_row) {
   }
 }
 
+// ------------------------------------------ one-wire blocks (layers) ------
+// The same algebra for K = 1, the merged one-qubit runs of a layer: 2x2 products
+// written out in real arithmetic (std::complex's operator* calls a NaN-checking
+// routine per product), and no heap allocation for up to kInlineMembers members.
+namespace {
+
+constexpr int kInlineMembers = 32;
+
+struct M2 {
+  C e[4];
+};
+
+inline C cmul(C x, C y) {
+  return C(x.real() * y.real() - x.imag() * y.imag(), x.real() * y.imag() + x.imag() * y.real());
+}
+
+inline M2 mul2(const M2& x, const M2& y) {  // x y
+  M2 z;
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 2; ++b) z.e[2 * a + b] = cmul(x.e[2 * a], y.e[b]) + cmul(x.e[2 * a + 1], y.e[2 + b]);
+  return z;
+}
+
+inline M2 trans2(const M2& x) { return M2{{x.e[0], x.e[2], x.e[1], x.e[3]}}; }
+
+template <class R>
+M2 member2(const Gate& m, const R* row) {
+  if (m.kind == kPermutation) {  // out[a] = in[perm[a]]
+    M2 z{{0, 0, 0, 0}};
+    z.e[m.perm[0]] = 1;
+    z.e[2 + m.perm[1]] = 1;
+    return z;
+  }
+  const R* c = row + 2 * m.offset;
+  if (m.kind == kDiagonal) return M2{{C(c[0], c[1]), 0, 0, C(c[2], c[3])}};
+  return M2{{C(c[0], c[1]), C(c[2], c[3]), C(c[4], c[5]), C(c[6], c[7])}};
+}
+
+}  // namespace
+
+template <class R>
+void fused_block2(const Step& s, const R* row, C* B) {
+  M2 acc{{1, 0, 0, 1}};
+  for (const Member& m : s.members) acc = mul2(member2(m, row), acc);
+  std::copy(acc.e, acc.e + 4, B);
+}
+
+template <class R>
+void fused_ct2(const Step& s, const R* row, const C* ctB, R* ct_row) {
+  const size_t r = s.members.size();
+  M2 inline_pre[kInlineMembers];
+  std::vector<M2> heap(r > kInlineMembers ? r : 0);
+  M2* pre = r > kInlineMembers ? heap.data() : inline_pre;  // pre[j] = M_{j-1} .. M_1
+  pre[0] = M2{{1, 0, 0, 1}};
+  for (size_t j = 1; j < r; ++j) pre[j] = mul2(member2(s.members[j - 1], row), pre[j - 1]);
+  M2 G{{ctB[0], ctB[1], ctB[2], ctB[3]}};  // L_j^T ctB, from j = r down
+  for (size_t j = r; j-- > 0;) {
+    const Member& m = s.members[j];
+    if (m.kind != kPermutation) {
+      const M2 ct = mul2(G, trans2(pre[j]));
+      R* dst = ct_row + 2 * m.offset;
+      const int idx[4] = {0, 1, 2, 3}, diag[2] = {0, 3};
+      const int* at = m.kind == kDiagonal ? diag : idx;
+      for (int i = 0; i < (m.kind == kDiagonal ? 2 : 4); ++i) {
+        dst[2 * i] += R(ct.e[at[i]].real());
+        dst[2 * i + 1] += R(ct.e[at[i]].imag());
+      }
+    }
+    if (j > 0) G = mul2(trans2(member2(m, row)), G);
+  }
+}
+
 template void fused_block<float>(const Step&, const float*, C*);
 template void fused_block<double>(const Step&, const double*, C*);
 template void fused_ct<float>(const Step&, const float*, const C*, float*);
 template void fused_ct<double>(const Step&, const double*, const C*, double*);
+template void fused_block2<float>(const Step&, const float*, C*);
+template void fused_block2<double>(const Step&, const double*, C*);
+template void fused_ct2<float>(const Step&, const float*, const C*, float*);
+template void fused_ct2<double>(const Step&, const double*, const C*, double*);
 
 }  // namespace qsim_native

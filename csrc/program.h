@@ -63,8 +63,8 @@ struct Member : Gate {
 };
 
 // A plain gate, or a fused block on `targets` (k wires) made of `members`.
-// Consecutive plain one-qubit dense steps on distinct wires (two or more) form a
-// layer: the runners apply them together (Layer, qsim_native.h); each member
+// Consecutive one-qubit dense steps (plain, or fused blocks on one wire) on
+// distinct wires, two or more, form a layer: the runners apply them together (Layer, qsim_native.h); each member
 // knows its layer's first step and size.
 struct Step : Gate {
   std::vector<Member> members;
@@ -118,6 +118,12 @@ void fused_block(const Step& s, const R* row, C* B);
 // members by the chain rule, to their coefficients in ct_row.
 template <class R>
 void fused_ct(const Step& s, const R* row, const C* ctB, R* ct_row);
+// fused_block and fused_ct for a block on one wire (k = 1; the block and its
+// cotangent are 2x2 also for a fused diagonal), in real arithmetic.
+template <class R>
+void fused_block2(const Step& s, const R* row, C* B);
+template <class R>
+void fused_ct2(const Step& s, const R* row, const C* ctB, R* ct_row);
 
 enum class Direction { kForward = 0, kInverse = 1, kTranspose = 2 };
 
@@ -139,12 +145,16 @@ class ReusedScratch {
 
 // ------------------------------------------------------ layers (program_run.cpp) ------
 // The wires of the layer of steps [first, first + size), and its members'
-// 2x2 matrices (8 reals each) from coefficient row `row`, as U^dagger (kInverse),
-// U^T (kTranspose) or U.
+// 2x2 matrices (8 reals each; a fused member's block multiplied out) from
+// coefficient row `row`, as U^dagger (kInverse), U^T (kTranspose) or U.
 void layer_wires(const Program& p, size_t first, size_t size, int64_t* wires);
 template <class R>
 void layer_mats(const Program& p, size_t first, size_t size, const R* row, Direction dir,
                 R* out);
+// Adds a layer member's 2x2 sums (8 doubles, JAX's convention) to ct_row: at its
+// offset, or spread onto a fused member's own members by the chain rule.
+template <class R>
+void layer_ct(const Step& s, const R* row, const double* sums, R* ct_row);
 
 // ------------------------------------------------------ the runner (program_run.cpp) ------
 struct Shapes {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <new>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "program.h"
@@ -72,6 +73,10 @@ struct LayerPlan {
   std::unique_ptr<Layer> ly;
   size_t first, size;
   std::vector<R> mats, tr;  // forward: mats in the call's direction; sweep: inv, tr
+  // States with their own coefficients: the (offset, reals) spans of the row that
+  // the matrices are made from, and where a task keeps the last state's matrices.
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  size_t cache_at;  // reals into the task's layer cache (2 x 8 x size)
 };
 
 // A call: the resolved steps in the order they run, and the operands.
@@ -89,6 +94,7 @@ struct Call {
   std::vector<StepPlan> steps;
   std::vector<LayerPlan<R>> layers;
   int64_t layer_reals = 0;   // 8 x the largest layer's size
+  int64_t layer_cache_reals = 0;  // states with their own coefficients: 16 x all layers' sizes
   Direction dir;             // the forward's direction
   std::vector<Line> shared;  // prepared gates shared by every state
   // A task's scratch (see carve): the per-state prepared gates, the kernels' work
@@ -188,7 +194,17 @@ const char* plan_layer(const Program& p, const Step& s, Call<R>* c, StepPlan* sp
   if (const char* e = build_layer(lp.ly.get(), c->sh.n, wires.data(), int(lp.size))) return e;
   const int64_t reals = 8 * int64_t(lp.size);
   c->layer_reals = std::max(c->layer_reals, reals);
-  if (c->sh.cb == 1) {
+  if (c->sh.cb > 1) {
+    for (size_t k = 0; k < lp.size; ++k) {
+      const Step& m = p.steps[lp.first + k];
+      if (!is_fused(m.kind)) lp.spans.emplace_back(m.offset, 8);
+      for (const Member& e : m.members) {
+        if (e.kind != kPermutation) lp.spans.emplace_back(e.offset, e.kind == kDiagonal ? 4 : 8);
+      }
+    }
+    lp.cache_at = size_t(c->layer_cache_reals);
+    c->layer_cache_reals += 2 * reals;
+  } else {
     lp.mats.resize(size_t(reals));
     layer_mats(p, lp.first, lp.size, c->coefs, c->sweep ? Direction::kInverse : c->dir,
                lp.mats.data());
@@ -253,8 +269,9 @@ struct Scratch {
   R* tmp;
   double* out;  // the VJP's sums (block_reals doubles)
   C* ctB;       // a fused block's cotangent
-  R* lmats;     // a layer's matrices for one state (2 x layer_reals: inv, tr)
-  double* lsums;  // a layer sweep's sums (layer_reals)
+  R* lcache;        // every layer's matrices for the last state (layer_cache_reals)
+  const R** lrow;   // and that state's coefficient row, per layer (nullptr: none yet)
+  double* lsums;    // a layer sweep's sums (layer_reals)
 };
 
 template <class R>
@@ -263,7 +280,8 @@ size_t scratch_bytes(const Call<R>& c) {
   const size_t l = size_t(c.layer_reals);
   return c.per_state_bytes + c.work_bytes + round_up(2 * b * sizeof(R)) +
          round_up(b * sizeof(double)) + round_up(b / 2 * sizeof(C)) +
-         round_up(2 * l * sizeof(R)) + round_up(l * sizeof(double));
+         round_up(size_t(c.layer_cache_reals) * sizeof(R)) +
+         round_up(c.layers.size() * sizeof(const R*)) + round_up(l * sizeof(double));
 }
 
 template <class R>
@@ -282,8 +300,10 @@ Scratch<R> carve(const Call<R>& c, int task) {
   p += round_up(b * sizeof(double));
   s.ctB = reinterpret_cast<C*>(p);
   p += round_up(b / 2 * sizeof(C));
-  s.lmats = reinterpret_cast<R*>(p);
-  p += round_up(2 * size_t(c.layer_reals) * sizeof(R));
+  s.lcache = reinterpret_cast<R*>(p);
+  p += round_up(size_t(c.layer_cache_reals) * sizeof(R));
+  s.lrow = reinterpret_cast<const R**>(p);
+  p += round_up(c.layers.size() * sizeof(const R*));
   s.lsums = reinterpret_cast<double*>(p);
   return s;
 }
@@ -322,6 +342,17 @@ void add_ct(const StepPlan& sp, const R* row, const Scratch<R>& s, R* ct_row) {
   for (int64_t i = 0; i < 2 * size; ++i) dst[i] += R(s.out[i]);
 }
 
+// Whether rows a and b hold the same coefficients for layer lp's matrices.
+template <class R>
+bool same_spans(const LayerPlan<R>& lp, const R* a, const R* b) {
+  for (const auto& [off, reals] : lp.spans) {
+    for (int64_t i = 0; i < reals; ++i) {
+      if (a[2 * off + i] != b[2 * off + i]) return false;
+    }
+  }
+  return true;
+}
+
 // Layer lp on one state with coefficients `row`: forward (g null) or its sweep,
 // adding its members' sums to ct_row when the call wants them.
 template <class R>
@@ -330,13 +361,30 @@ void run_layer(const Call<R>& c, const LayerPlan<R>& lp, const R* row, const Scr
   const R* mats = lp.mats.data();
   const R* tr = lp.tr.data();
   const int64_t reals = 8 * int64_t(lp.size);
-  if (c.sh.cb > 1) {
-    layer_mats(*c.program, lp.first, lp.size, row, g ? Direction::kInverse : c.dir, s.lmats);
-    mats = s.lmats;
-    if (g) {
-      layer_mats(*c.program, lp.first, lp.size, row, Direction::kTranspose, s.lmats + reals);
-      tr = s.lmats + reals;
+  if (c.sh.cb > 1) {  // this state's matrices, unless the last state's coefficients were the same
+    R* cache = s.lcache + lp.cache_at;
+    const R*& last = s.lrow[&lp - c.layers.data()];
+    if (last == nullptr || !same_spans(lp, last, row)) {
+      layer_mats(*c.program, lp.first, lp.size, row, g ? Direction::kForward : c.dir, cache);
+      if (g) {  // U^dagger and U^T from U
+        for (int64_t k = 0; k < reals; k += 8) {
+          R* u = cache + k;
+          R* t = cache + reals + k;
+          const int src[4] = {0, 2, 1, 3};
+          for (int e = 0; e < 4; ++e) {
+            t[2 * e] = u[2 * src[e]];
+            t[2 * e + 1] = u[2 * src[e] + 1];
+          }
+          for (int e = 0; e < 4; ++e) {
+            u[2 * e] = t[2 * e];
+            u[2 * e + 1] = -t[2 * e + 1];
+          }
+        }
+      }
+      last = row;
     }
+    mats = cache;
+    tr = cache + reals;
   }
   const Layer& ly = *lp.ly;
   if (g == nullptr) {
@@ -349,8 +397,7 @@ void run_layer(const Call<R>& c, const LayerPlan<R>& lp, const R* row, const Scr
   }
   if (!c.want_ct) return;
   for (size_t k = 0; k < lp.size; ++k) {
-    R* dst = ct_row + 2 * c.program->steps[lp.first + k].offset;  // steps may share: add
-    for (int e = 0; e < 8; ++e) dst[e] += R(s.lsums[8 * k + e]);
+    layer_ct(c.program->steps[lp.first + k], row, s.lsums + 8 * k, ct_row);
   }
 }
 
@@ -391,6 +438,7 @@ template <class R>
 void task(void* ctx, int t) {
   const Call<R>& c = *static_cast<const Call<R>*>(ctx);
   const Scratch<R> s = carve(c, t);
+  std::fill(s.lrow, s.lrow + c.layers.size(), nullptr);  // the scratch outlives calls
   const int64_t b0 = int64_t(t) * c.per_task, b1 = std::min(c.sh.batch, b0 + c.per_task);
   try {
     for (int64_t b = b0; b < b1; ++b) run_state(c, b, s, b == b0);

@@ -118,13 +118,13 @@ std::string read_step(const int64_t*& p, const int64_t* end, Step* s, int64_t* c
   return "";
 }
 
-// Marks the layers: maximal runs of two or more plain one-qubit dense steps on
-// distinct wires (they commute).
+// Marks the layers: maximal runs of two or more one-qubit dense steps (plain or
+// fused) on distinct wires (they commute).
 void mark_layers(std::vector<Step>* steps) {
   const size_t ns = steps->size();
-  auto one_qubit = [](const Step& s) {
-    return s.kind == kDense && s.k == 1 && s.nc == 0 && s.targets[0] >= 0 &&
-           s.targets[0] < kMaxQubits;
+  auto one_qubit = [](const Step& s) {  // plain dense, or a fused block on one wire
+    return (s.kind == kDense || is_fused(s.kind)) && s.k == 1 && s.nc == 0 &&
+           s.targets[0] >= 0 && s.targets[0] < kMaxQubits;
   };
   for (size_t i = 0; i < ns;) {
     size_t j = i;

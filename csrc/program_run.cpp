@@ -79,15 +79,38 @@ void layer_wires(const Program& p, size_t first, size_t size, int64_t* wires) {
 template <class R>
 void layer_mats(const Program& p, size_t first, size_t size, const R* row, Direction dir,
                 R* out) {
+  const Gate g2{kDense, 1, 0, 0, nullptr, nullptr, nullptr};
   for (size_t k = 0; k < size; ++k) {
     const Step& s = p.steps[first + k];
+    R block[8];
     const R* c = row + 2 * s.offset;
-    if (coefs_as_is(s, dir)) {
+    if (is_fused(s.kind)) {  // its members multiplied out (a fused diagonal too, as 2x2)
+      C B[4];
+      fused_block2(s, row, B);
+      for (int e = 0; e < 4; ++e) {
+        block[2 * e] = R(B[e].real());
+        block[2 * e + 1] = R(B[e].imag());
+      }
+      c = block;
+    }
+    if (coefs_as_is(g2, dir)) {
       std::copy(c, c + 8, out + 8 * k);
     } else {
-      transform_coefs(s, c, dir, out + 8 * k);
+      transform_coefs(g2, c, dir, out + 8 * k);
     }
   }
+}
+
+template <class R>
+void layer_ct(const Step& s, const R* row, const double* sums, R* ct_row) {
+  if (!is_fused(s.kind)) {
+    R* dst = ct_row + 2 * s.offset;  // steps may share coefficients: add
+    for (int e = 0; e < 8; ++e) dst[e] += R(sums[e]);
+    return;
+  }
+  C ctB[4];
+  for (int e = 0; e < 4; ++e) ctB[e] = C(sums[2 * e], sums[2 * e + 1]);
+  fused_ct2(s, row, ctB, ct_row);
 }
 
 namespace {
@@ -251,13 +274,13 @@ const char* apply_layer(const Program& p, size_t first, size_t size, R* x, R* g,
       if (sweep) sums.assign(size_t(ntasks * 8 * c.size), 0.0);
       run_tasks(int(ntasks), &layer_task<R>, &c);
       if (!sweep || ct == nullptr) continue;
-      for (int64_t t = 0; t < ntasks; ++t) {
-        const double* src = sums.data() + 8 * c.size * t;
-        for (int j = 0; j < P.m; ++j) {
-          const int k = P.gate[j];
-          R* dst = ct + 2 * (b * sh.total + p.steps[first + size_t(k)].offset);
-          for (int e = 0; e < 8; ++e) dst[e] += R(src[8 * k + e]);  // steps may share: add
-        }
+      for (int64_t t = 1; t < ntasks; ++t) {  // the tasks' sums, then onto the members
+        for (int64_t e = 0; e < 8 * c.size; ++e) sums[size_t(e)] += sums[size_t(8 * c.size * t + e)];
+      }
+      for (int j = 0; j < P.m; ++j) {
+        const int k = P.gate[j];
+        layer_ct(p.steps[first + size_t(k)], coefs + 2 * r * sh.total, sums.data() + 8 * k,
+                 ct + 2 * b * sh.total);
       }
     }
   }
@@ -343,6 +366,8 @@ template void transform_coefs<float>(const Gate&, const float*, Direction, float
 template void layer_mats<float>(const Program&, size_t, size_t, const float*, Direction, float*);
 template void layer_mats<double>(const Program&, size_t, size_t, const double*, Direction,
                                  double*);
+template void layer_ct<float>(const Step&, const float*, const double*, float*);
+template void layer_ct<double>(const Step&, const double*, const double*, double*);
 template void transform_coefs<double>(const Gate&, const double*, Direction, double*);
 template const char* run_program<float>(const Program&, float*, const float*, const Shapes&,
                                         Direction);

@@ -5,10 +5,13 @@ A state that sits in cache runs its program member by member (`primitives.UNFUSE
 there every pass costs about the same whatever its gate, so the number of passes is the time. A
 hardware-efficient layer writes RY and RZ on every wire (and an angle encoding one more RY
 before the first layer): two or three one-qubit passes per wire where one 2x2 matrix does. This
-pass merges each such run into one step whose coefficients are the product of the members'
-(a diagonal when every member is diagonal, a permutation when every member is one), computed
-with a few vectorised JAX ops on the coefficient array, so the product and its derivatives
-(backprop through the native sweep, forward mode, Hessians) are ordinary JAX.
+pass makes each such run one fused step on its wire whose members are the run's steps with their
+own coefficients (a fused diagonal when every member is diagonal, a permutation when every member
+is one): the kernel multiplies the 2x2 block out at run time and spreads its cotangent back onto
+the members by the chain rule, so the coefficients go to the kernel as they are, with no XLA ops
+per sample to build or differentiate the products (the reference executor multiplies the same
+blocks for forward mode and Hessians). Consecutive one-qubit steps on distinct wires then run as
+one layer in the kernel (program.h).
 
 Steps on different wires commute, so a wire's run can be emitted just before the next step that
 touches the wire with more than one-qubit steps (a barrier) or at the end; steps on two or more
@@ -23,46 +26,17 @@ The plan is static: it depends on the step records only, not on the coefficients
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
 
-import jax.numpy as jnp
-import numpy as np
+from .steps import (DIAGONAL, FUSED_DENSE, FUSED_DIAGONAL, PERMUTATION, decode, encode, encode_fused,
+                    encode_linear, encode_step)
 
-from .steps import (DENSE, DIAGONAL, FUSED_DENSE, FUSED_DIAGONAL, PERMUTATION, decode, encode, encode_linear,
-                    encode_step)
-
-_ZERO, _ONE = -2, -1   # indices past the coefficients: an appended 0 and 1
 _LINEAR = object()      # marks a run of CNOTs and SWAPs in the plan
-
-
-class Plan(NamedTuple):
-    code: tuple[int, ...]     # the merged program
-    keep: np.ndarray          # coefficient indices copied as they are (unmerged steps)
-    dense: np.ndarray         # (G, m, 4) indices of each merged dense step's member matrices
-    diag: np.ndarray          # (H, m, 2) indices of each merged diagonal step's member diagonals
 
 
 def _one_qubit(step) -> bool:
     if step.kind in (FUSED_DENSE, FUSED_DIAGONAL) or step.controls:
         return False
     return len(step.targets) == 1
-
-
-def _size(step) -> int:
-    k = len(step.targets)
-    return {DENSE: 1 << 2 * k, DIAGONAL: 1 << k}.get(step.kind, 0)
-
-
-def _matrix_index(step) -> list[int]:
-    """Where the 2x2 matrix of a one-qubit step is found, row-major (coefficients, then 0 and 1)."""
-    o = step.offset
-    if step.kind == DENSE:
-        return [o, o + 1, o + 2, o + 3]
-    if step.kind == DIAGONAL:
-        return [o, _ZERO, _ZERO, o + 1]
-    p = step.perm             # out[j] = in[perm[j]]: row j has its 1 in column perm[j]
-    return [_ONE if p[0] == 0 else _ZERO, _ONE if p[0] == 1 else _ZERO,
-            _ONE if p[1] == 0 else _ZERO, _ONE if p[1] == 1 else _ZERO]
 
 
 def _compose_perm(run) -> tuple[int, int]:
@@ -106,8 +80,8 @@ LINEAR_MIN_STEPS = 3
 
 
 @functools.lru_cache(maxsize=1024)
-def plan(code) -> Plan | None:
-    """The merged program of ``code`` and where its coefficients come from; None when nothing
+def plan(code) -> tuple[int, ...] | None:
+    """The merged program of ``code`` (read with the same coefficients); None when nothing
     merges (the program is run as it is)."""
     steps = decode(code)
     pending: dict[int, list] = {}       # one-qubit runs, per wire; never on a wire of `lin`
@@ -149,83 +123,16 @@ def plan(code) -> Plan | None:
     if all(len(run) == 1 for run in order):
         return None
 
-    keep, dense, diag = [], [], []
-    for run in order:
-        if run[0] is _LINEAR:
-            pass
-        elif len(run) == 1:
-            keep.append(run[0])
-        elif all(s.kind == PERMUTATION for s in run):
-            pass
-        elif all(s.kind == DIAGONAL for s in run):
-            diag.append(run)
-        else:
-            dense.append(run)
-
-    # New layout: kept coefficients first, then the merged dense blocks, then merged diagonals.
-    keep_index, new_offset, at = [], {}, 0
-    for s in keep:
-        new_offset[id(s)] = at
-        keep_index += range(s.offset, s.offset + _size(s))
-        at += _size(s)
-    for run in dense:
-        new_offset[id(run[0])] = at
-        at += 4
-    for run in diag:
-        new_offset[id(run[0])] = at
-        at += 2
-
     out = []
     for run in order:
         s = run[0]
         if s is _LINEAR:
             out += _linear_record(run[1:])
         elif len(run) == 1:
-            out += encode(s._replace(offset=new_offset.get(id(s), 0)))
+            out += encode(s)
         elif all(m.kind == PERMUTATION for m in run):
             out += encode_step(PERMUTATION, s.targets, (), _compose_perm(run))
-        elif all(m.kind == DIAGONAL for m in run):
-            out += encode_step(DIAGONAL, s.targets, (), None, new_offset[id(s)])
         else:
-            out += encode_step(DENSE, s.targets, (), None, new_offset[id(s)])
-
-    def padded(runs, width, entry, identity):
-        m = max((len(r) for r in runs), default=1)
-        idx = np.tile(np.asarray(identity, np.int64), (len(runs), m, 1))
-        for g, r in enumerate(runs):
-            for j, s in enumerate(r):
-                idx[g, j] = entry(s)
-        return idx
-
-    dense_idx = padded(dense, 4, _matrix_index, [_ONE, _ZERO, _ZERO, _ONE])
-    diag_idx = padded(diag, 2, lambda s: [s.offset, s.offset + 1], [_ONE, _ONE])
-    return Plan(tuple(out), np.asarray(keep_index, np.int64), dense_idx, diag_idx)
-
-
-def _mul2(a, b):
-    """``a @ b`` for 2x2 matrices stored row-major on the last axis (length 4)."""
-    a0, a1, a2, a3 = (a[..., i] for i in range(4))
-    b0, b1, b2, b3 = (b[..., i] for i in range(4))
-    return jnp.stack([a0 * b0 + a1 * b2, a0 * b1 + a1 * b3, a2 * b0 + a3 * b2, a2 * b1 + a3 * b3], -1)
-
-
-def coefficients(p: Plan, c):
-    """The merged program's coefficients from the original ones ``c`` (``(..., total)``)."""
-    total = c.shape[-1]
-    ext = jnp.concatenate([c, jnp.zeros(c.shape[:-1] + (1,), c.dtype), jnp.ones(c.shape[:-1] + (1,), c.dtype)], -1)
-    fix = lambda idx: np.where(idx < 0, total + 2 + idx, idx)   # noqa: E731  (-2 -> 0 slot, -1 -> 1 slot)
-    pieces = []
-    if p.keep.size:
-        pieces.append(c[..., p.keep])
-    if p.dense.size:
-        mats = ext[..., fix(p.dense)]                  # (..., G, m, 4), first member first
-        acc = mats[..., 0, :]
-        for j in range(1, mats.shape[-2]):
-            acc = _mul2(mats[..., j, :], acc)
-        pieces.append(acc.reshape(acc.shape[:-2] + (-1,)))
-    if p.diag.size:
-        d = jnp.prod(ext[..., fix(p.diag)], axis=-2)   # (..., H, 2)
-        pieces.append(d.reshape(d.shape[:-2] + (-1,)))
-    if not pieces:
-        return jnp.zeros(c.shape[:-1] + (1,), c.dtype)
-    return jnp.concatenate(pieces, -1) if len(pieces) > 1 else pieces[0]
+            members = [encode_step(m.kind, (0,), (), m.perm, m.offset) for m in run]
+            out += encode_fused(s.targets, members, diagonal=all(m.kind == DIAGONAL for m in run))
+    return tuple(out)

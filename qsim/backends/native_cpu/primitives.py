@@ -189,18 +189,13 @@ def _unfused(code):
 
 
 def _for_size(code, dim):
-    """The code to run and the merge plan of its coefficients (None: used as they are): fused
-    blocks are kept for states that stream from memory; in cache the members run one by one,
-    each wire's runs of one-qubit steps merged into one (`merge`)."""
+    """The code to run (it reads the same coefficients): fused blocks are kept for states that
+    stream from memory; in cache the members run one by one, each wire's runs of one-qubit
+    steps merged into one (`merge`)."""
     if dim > 1 << UNFUSE_MAX_QUBITS:
-        return code, None
+        return code
     code = _unfused(code)
-    p = merge.plan(code)
-    return (code, None) if p is None else (p.code, p)
-
-
-def _merged(c, p):
-    return c if p is None else merge.coefficients(p, c)
+    return merge.plan(code) or code
 
 
 def program(x, c, code, mode=FORWARD):
@@ -213,8 +208,7 @@ def program(x, c, code, mode=FORWARD):
       code: the static step records (`steps`).
       mode: 0, 1 or 2 (static).
     """
-    code, p = _for_size(tuple(code), x.shape[-1])
-    return program_p.bind(x, _merged(c, p), code=code, mode=int(mode))
+    return program_p.bind(x, c, code=_for_size(tuple(code), x.shape[-1]), mode=int(mode))
 
 
 def _state_part(g, c, code, mode):
@@ -286,15 +280,8 @@ def sweep(y, g, c, code, want_ct=True):
     """
     batch = jnp.broadcast_shapes(y.shape[:-1], g.shape[:-1])
     y, g = jnp.broadcast_to(y, batch + y.shape[-1:]), jnp.broadcast_to(g, batch + g.shape[-1:])
-    code, p = _for_size(tuple(code), y.shape[-1])
-    if p is None:
-        x, g_x, ct = sweep_p.bind(y, g, c, code=code, want_ct=int(want_ct))
-        return x, g_x, _unbroadcast(ct, c.shape)
-    c_m, pullback = jax.vjp(lambda k: merge.coefficients(p, k), c)
-    x, g_x, ct = sweep_p.bind(y, g, c_m, code=code, want_ct=int(want_ct))
-    if not want_ct:
-        return x, g_x, jnp.zeros(c.shape, c.dtype)
-    return x, g_x, pullback(_unbroadcast(ct, c_m.shape))[0]
+    x, g_x, ct = sweep_p.bind(y, g, c, code=_for_size(tuple(code), y.shape[-1]), want_ct=int(want_ct))
+    return x, g_x, _unbroadcast(ct, c.shape)
 
 
 def _sweep_jvp(primals, tangents, *, code, want_ct):
