@@ -202,24 +202,26 @@ M2 member2(const Gate& m, const R* row) {
 
 template <class R>
 void fused_block2(const Step& s, const R* row, C* B) {
-  M2 acc{{1, 0, 0, 1}};
-  for (const Member& m : s.members) acc = mul2(member2(m, row), acc);
+  M2 acc = member2(s.members[0], row);  // a fused step has members (the parser checks)
+  for (size_t j = 1; j < s.members.size(); ++j) acc = mul2(member2(s.members[j], row), acc);
   std::copy(acc.e, acc.e + 4, B);
 }
 
 template <class R>
 void fused_ct2(const Step& s, const R* row, const C* ctB, R* ct_row) {
   const size_t r = s.members.size();
-  M2 inline_pre[kInlineMembers];
-  std::vector<M2> heap(r > kInlineMembers ? r : 0);
-  M2* pre = r > kInlineMembers ? heap.data() : inline_pre;  // pre[j] = M_{j-1} .. M_1
-  pre[0] = M2{{1, 0, 0, 1}};
-  for (size_t j = 1; j < r; ++j) pre[j] = mul2(member2(s.members[j - 1], row), pre[j - 1]);
-  M2 G{{ctB[0], ctB[1], ctB[2], ctB[3]}};  // L_j^T ctB, from j = r down
+  M2 inline_m[2 * kInlineMembers];
+  std::vector<M2> heap(r > kInlineMembers ? 2 * r : 0);
+  M2* M = r > kInlineMembers ? heap.data() : inline_m;  // the members' matrices
+  M2* pre = M + r;                                      // pre[j] = M_{j-1} .. M_1 (j >= 1)
+  for (size_t j = 0; j < r; ++j) M[j] = member2(s.members[j], row);
+  if (r > 1) pre[1] = M[0];
+  for (size_t j = 2; j < r; ++j) pre[j] = mul2(M[j - 1], pre[j - 1]);
+  M2 G{{ctB[0], ctB[1], ctB[2], ctB[3]}};  // L_j^T ctB, from j = r - 1 down
   for (size_t j = r; j-- > 0;) {
     const Member& m = s.members[j];
     if (m.kind != kPermutation) {
-      const M2 ct = mul2(G, trans2(pre[j]));
+      const M2 ct = j > 0 ? mul2(G, trans2(pre[j])) : G;
       R* dst = ct_row + 2 * m.offset;
       const int idx[4] = {0, 1, 2, 3}, diag[2] = {0, 3};
       const int* at = m.kind == kDiagonal ? diag : idx;
@@ -228,7 +230,7 @@ void fused_ct2(const Step& s, const R* row, const C* ctB, R* ct_row) {
         dst[2 * i + 1] += R(ct.e[at[i]].imag());
       }
     }
-    if (j > 0) G = mul2(trans2(member2(m, row)), G);
+    if (j > 0) G = mul2(trans2(M[j]), G);
   }
 }
 
