@@ -157,7 +157,7 @@ const IsaKernels<float>* avx512_layer_kernels_f32();
 const IsaKernels<double>* avx512_layer_kernels_f64();
 #endif
 // kernels_for, with AVX-512 layer kernels when the CPU has AVX-512F (and
-// QSIM_NATIVE_ISA does not ask for avx2 or scalar) and the state fills one.
+// QSIM_NATIVE_ISA does not ask for avx2 or scalar) and the state has 8 qubits or more.
 template <class R>
 const IsaKernels<R>* layer_kernels_for(int n);
 template <>
