@@ -63,9 +63,9 @@ struct Member : Gate {
 };
 
 // A plain gate, or a fused block on `targets` (k wires) made of `members`.
-// Consecutive one-qubit dense steps (plain, or fused blocks on one wire) on
-// distinct wires, two or more, form a layer: the runners apply them together (Layer, qsim_native.h); each member
-// knows its layer's first step and size.
+// Two or more consecutive one-qubit dense steps (plain, or fused blocks on one
+// wire) on distinct wires form a layer, which the runners apply together (Layer,
+// qsim_native.h); each member knows its layer's first step and size.
 struct Step : Gate {
   std::vector<Member> members;
   size_t layer_first = 0, layer_size = 0;  // layer_size 0: not in a layer
@@ -133,6 +133,7 @@ enum class Direction { kForward = 0, kInverse = 1, kTranspose = 2 };
 // be live at once): a fresh allocation per call costs its page faults and zeroing
 // every time, a sizeable share of a small state's call. Larger ones are allocated.
 constexpr size_t kReuseBytes = size_t(64) << 20;
+enum ScratchSlot : int { kScratchLinear = 0, kScratchTasks = 1, kScratchSlots = 2 };
 class ReusedScratch {
  public:
   ReusedScratch(int slot, size_t bytes);
@@ -151,6 +152,10 @@ void layer_wires(const Program& p, size_t first, size_t size, int64_t* wires);
 template <class R>
 void layer_mats(const Program& p, size_t first, size_t size, const R* row, Direction dir,
                 R* out);
+// The same for the adjoint sweep: U^dagger into inv and U^T into tr, each block
+// multiplied out once.
+template <class R>
+void layer_sweep_mats(const Program& p, size_t first, size_t size, const R* row, R* inv, R* tr);
 // Adds a layer member's 2x2 sums (8 doubles, JAX's convention) to ct_row: at its
 // offset, or spread onto a fused member's own members by the chain rule.
 template <class R>

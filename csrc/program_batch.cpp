@@ -206,11 +206,11 @@ const char* plan_layer(const Program& p, const Step& s, Call<R>* c, StepPlan* sp
     c->layer_cache_reals += 2 * reals;
   } else {
     lp.mats.resize(size_t(reals));
-    layer_mats(p, lp.first, lp.size, c->coefs, c->sweep ? Direction::kInverse : c->dir,
-               lp.mats.data());
     if (c->sweep) {
       lp.tr.resize(size_t(reals));
-      layer_mats(p, lp.first, lp.size, c->coefs, Direction::kTranspose, lp.tr.data());
+      layer_sweep_mats(p, lp.first, lp.size, c->coefs, lp.mats.data(), lp.tr.data());
+    } else {
+      layer_mats(p, lp.first, lp.size, c->coefs, c->dir, lp.mats.data());
     }
   }
   sp->step = &s;
@@ -365,21 +365,10 @@ void run_layer(const Call<R>& c, const LayerPlan<R>& lp, const R* row, const Scr
     R* cache = s.lcache + lp.cache_at;
     const R*& last = s.lrow[&lp - c.layers.data()];
     if (last == nullptr || !same_spans(lp, last, row)) {
-      layer_mats(*c.program, lp.first, lp.size, row, g ? Direction::kForward : c.dir, cache);
-      if (g) {  // U^dagger and U^T from U
-        for (int64_t k = 0; k < reals; k += 8) {
-          R* u = cache + k;
-          R* t = cache + reals + k;
-          const int src[4] = {0, 2, 1, 3};
-          for (int e = 0; e < 4; ++e) {
-            t[2 * e] = u[2 * src[e]];
-            t[2 * e + 1] = u[2 * src[e] + 1];
-          }
-          for (int e = 0; e < 4; ++e) {
-            u[2 * e] = t[2 * e];
-            u[2 * e + 1] = -t[2 * e + 1];
-          }
-        }
+      if (g) {
+        layer_sweep_mats(*c.program, lp.first, lp.size, row, cache, cache + reals);
+      } else {
+        layer_mats(*c.program, lp.first, lp.size, row, c.dir, cache);
       }
       last = row;
     }
@@ -462,7 +451,7 @@ const char* run(const Program& p, Direction dir, Call<R>* c) {
     }
     c->per_task = (c->sh.batch + ntasks - 1) / ntasks;
     ntasks = (c->sh.batch + c->per_task - 1) / c->per_task;
-    const ReusedScratch scratch(1, c->task_bytes * size_t(ntasks));  // the tasks' scratch
+    const ReusedScratch scratch(kScratchTasks, c->task_bytes * size_t(ntasks));
     c->base = scratch.get();
     run_tasks(int(ntasks), &task<R>, c);
     if (c->out_of_memory.load()) throw std::bad_alloc();

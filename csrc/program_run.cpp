@@ -57,10 +57,9 @@ void transform_coefs(const Gate& g, const R* c, Direction dir, R* out) {
 }
 
 ReusedScratch::ReusedScratch(int slot, size_t bytes) {
-  constexpr int kSlots = 2;
-  thread_local std::vector<std::max_align_t> kept[kSlots];
+  thread_local std::vector<std::max_align_t> kept[kScratchSlots];
   const size_t pad = 64;
-  if (bytes > kReuseBytes || slot < 0 || slot >= kSlots) {
+  if (bytes > kReuseBytes || slot < 0 || slot >= kScratchSlots) {
     own_.reset(new char[bytes + pad]);
     p_ = own_.get();
   } else {
@@ -76,10 +75,12 @@ void layer_wires(const Program& p, size_t first, size_t size, int64_t* wires) {
   for (size_t k = 0; k < size; ++k) wires[k] = p.steps[first + k].targets[0];
 }
 
+// What every layer member amounts to: a dense one-qubit gate (transform_coefs reads kind and k).
+constexpr Gate kOneQubitDense{kDense, 1, 0, 0, nullptr, nullptr, nullptr};
+
 template <class R>
 void layer_mats(const Program& p, size_t first, size_t size, const R* row, Direction dir,
                 R* out) {
-  const Gate g2{kDense, 1, 0, 0, nullptr, nullptr, nullptr};
   for (size_t k = 0; k < size; ++k) {
     const Step& s = p.steps[first + k];
     R block[8];
@@ -93,11 +94,21 @@ void layer_mats(const Program& p, size_t first, size_t size, const R* row, Direc
       }
       c = block;
     }
-    if (coefs_as_is(g2, dir)) {
+    if (coefs_as_is(kOneQubitDense, dir)) {
       std::copy(c, c + 8, out + 8 * k);
     } else {
-      transform_coefs(g2, c, dir, out + 8 * k);
+      transform_coefs(kOneQubitDense, c, dir, out + 8 * k);
     }
+  }
+}
+
+template <class R>
+void layer_sweep_mats(const Program& p, size_t first, size_t size, const R* row, R* inv, R* tr) {
+  for (size_t k = 0; k < size; ++k) {
+    R u[8];
+    layer_mats(p, first + k, 1, row, Direction::kForward, u);
+    transform_coefs(kOneQubitDense, u, Direction::kInverse, inv + 8 * k);
+    transform_coefs(kOneQubitDense, u, Direction::kTranspose, tr + 8 * k);
   }
 }
 
@@ -161,7 +172,7 @@ const char* apply_linear_batch(const Gate& s, R* state, const Shapes& sh, Direct
   if (const char* e = check_linear(s, sh.n)) return e;
   const LinearMap m = linear_map(s, sh.n, dir != Direction::kForward);
   const int64_t dim = int64_t(1) << sh.n;
-  const ReusedScratch work(0, size_t(2 * dim) * sizeof(R));
+  const ReusedScratch work(kScratchLinear, size_t(2 * dim) * sizeof(R));
   R* w = reinterpret_cast<R*>(work.get());
   for (int64_t b = 0; b < sh.batch; ++b) apply_linear(m, state + 2 * b * dim, w);
   return nullptr;
@@ -207,19 +218,15 @@ const char* apply_step(const Step& s, R* state, const R* coefs, const Shapes& sh
 // Less work than this (amplitude-gates) in a layer pass stays on the calling thread.
 constexpr int64_t kLayerParallelMinWork = int64_t(1) << 17;
 
-// The layer of steps [first, first + size) on `batch` states (Layer in qsim_native.h):
-// its matrices for every coefficient row, then each pass, its tiles shared out
-// over the threads. The sweep (sums != nullptr) runs the passes backwards with
-// layer_vjp and adds each member's sums to its row of `sums` (batch x size x 8).
+// One layer pass on one state, its tiles shared out over the threads (layer_task).
 template <class R>
 struct LayerCall {
   const IsaKernels<R>* isa;
   const LayerPass* pass;
   const R *mats, *tr;  // the sweep: inv and tr
-  R *x, *g;
-  std::vector<double>* task_sums;
-  int64_t mat_stride, per_task, tiles, size;
-  int n;
+  R *x, *g;            // g null: the forward
+  std::vector<double>* task_sums;  // the sweep: each task's sums (size x 8)
+  int64_t per_task, tiles, size;
 };
 
 template <class R>
@@ -235,6 +242,10 @@ void layer_task(void* ctx, int t) {
   c.isa->layer_vjp(*c.pass, c.mats, c.tr, x, c.g, c.task_sums->data() + 8 * c.size * t, u0, u1);
 }
 
+// The layer of steps [first, first + size) on `batch` states (Layer in qsim_native.h):
+// its matrices for every coefficient row, then each pass. The sweep (g not null)
+// runs the passes backwards with layer_vjp and, when ct is not null, adds each
+// member's sums to its coefficients' cotangent in ct (batch x total).
 template <class R>
 const char* apply_layer(const Program& p, size_t first, size_t size, R* x, R* g, R* ct,
                         const R* coefs, const Shapes& sh, Direction dir) {
@@ -247,13 +258,15 @@ const char* apply_layer(const Program& p, size_t first, size_t size, R* x, R* g,
   std::vector<R> mats(size_t(rows * per_row)), tr(sweep ? mats.size() : 0);
   for (int64_t r = 0; r < rows; ++r) {
     const R* row = coefs + 2 * r * sh.total;
-    layer_mats(p, first, size, row, sweep ? Direction::kInverse : dir, mats.data() + r * per_row);
-    if (sweep) layer_mats(p, first, size, row, Direction::kTranspose, tr.data() + r * per_row);
+    if (sweep) {
+      layer_sweep_mats(p, first, size, row, mats.data() + r * per_row, tr.data() + r * per_row);
+    } else {
+      layer_mats(p, first, size, row, dir, mats.data() + r * per_row);
+    }
   }
   LayerCall<R> c;
   c.isa = layer_kernels_for<R>(sh.n);
   c.size = int64_t(size);
-  c.n = sh.n;
   std::vector<double> sums;
   c.task_sums = &sums;
   const int64_t dim2 = int64_t(2) << sh.n;
@@ -366,6 +379,10 @@ template void transform_coefs<float>(const Gate&, const float*, Direction, float
 template void layer_mats<float>(const Program&, size_t, size_t, const float*, Direction, float*);
 template void layer_mats<double>(const Program&, size_t, size_t, const double*, Direction,
                                  double*);
+template void layer_sweep_mats<float>(const Program&, size_t, size_t, const float*, float*,
+                                      float*);
+template void layer_sweep_mats<double>(const Program&, size_t, size_t, const double*, double*,
+                                       double*);
 template void layer_ct<float>(const Step&, const float*, const double*, float*);
 template void layer_ct<double>(const Step&, const double*, const double*, double*);
 template void transform_coefs<double>(const Gate&, const double*, Direction, double*);
