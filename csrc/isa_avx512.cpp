@@ -111,6 +111,7 @@ struct Avx512F64 {
 
 #include "kernels_generic.inc"
 #include "kernels_layer.inc"
+#include "kernels_lanes.inc"
 
 // The AVX2 kernels with their layer kernels replaced by these.
 template <class V>
@@ -118,6 +119,16 @@ IsaKernels<typename V::R> with_layers(const IsaKernels<typename V::R>& base) {
   IsaKernels<typename V::R> t = base;
   t.layer = &layer_apply<V>;
   t.layer_vjp = &layer_vjp<V>;
+  return t;
+}
+
+// The AVX2 kernels with the lanes runner's replaced by these (16 complex64 or 8
+// complex128 states per tile).
+template <class V>
+IsaKernels<typename V::R> with_lanes(const IsaKernels<typename V::R>& base) {
+  IsaKernels<typename V::R> t = base;
+  t.lanes_width = V::S;
+  t.lanes_run = &lanes_run<V>;
   return t;
 }
 
@@ -130,6 +141,16 @@ const IsaKernels<float>* avx512_layer_kernels_f32() {
 
 const IsaKernels<double>* avx512_layer_kernels_f64() {
   static const IsaKernels<double> k = with_layers<Avx512F64>(*avx2_kernels_f64());
+  return &k;
+}
+
+const IsaKernels<float>* avx512_lanes_kernels_f32() {
+  static const IsaKernels<float> k = with_lanes<Avx512F32>(*avx2_kernels_f32());
+  return &k;
+}
+
+const IsaKernels<double>* avx512_lanes_kernels_f64() {
+  static const IsaKernels<double> k = with_lanes<Avx512F64>(*avx2_kernels_f64());
   return &k;
 }
 

@@ -64,6 +64,22 @@ const IsaKernels<double>* layer_kernels_for<double>(int n) {
 }
 
 template <>
+const IsaKernels<float>* lanes_kernels<float>() {
+#if defined(QSIM_HAVE_AVX512)
+  if (use_avx512()) return avx512_lanes_kernels_f32();
+#endif
+  return kernels_for<float>(kMaxQubits);
+}
+
+template <>
+const IsaKernels<double>* lanes_kernels<double>() {
+#if defined(QSIM_HAVE_AVX512)
+  if (use_avx512()) return avx512_lanes_kernels_f64();
+#endif
+  return kernels_for<double>(kMaxQubits);
+}
+
+template <>
 const IsaKernels<float>* kernels_for<float>(int n) {
 #if defined(QSIM_HAVE_AVX2)
   if (use_avx2() && n >= avx2_kernels_f32()->log_lanes) return avx2_kernels_f32();

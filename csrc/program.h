@@ -27,14 +27,17 @@
 // distinct code), fused_block.cpp (block algebra), program_run.cpp (the runner:
 // gate by gate over the batch, each gate split over the threads),
 // program_batch.cpp (small states: state by state, the batch split over the
-// threads), program_ffi.cpp (the handlers, described there).
+// threads), program_lanes.cpp (states of a few qubits: W at once, one per vector
+// lane), program_ffi.cpp (the handlers, described there).
 #ifndef QSIM_PROGRAM_H_
 #define QSIM_PROGRAM_H_
 
 #include <complex>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qsim_native.h"
@@ -71,7 +74,10 @@ struct Step : Gate {
   size_t layer_first = 0, layer_size = 0;  // layer_size 0: not in a layer
 };
 
-// A parsed `code`: immutable once built, shared by every call that runs it.
+struct LanePlan;  // program_lanes.cpp
+
+// A parsed `code`: immutable once built, shared by every call that runs it (the
+// lanes runner keeps its expanded plans here, built on first use under lanes_mu).
 struct Program {
   Program() = default;
   Program(const Program&) = delete;  // the steps point into `code`
@@ -80,6 +86,8 @@ struct Program {
   std::vector<int64_t> code;
   std::vector<Step> steps;
   int64_t coef_end = 0;  // coefficients the steps read: a row must hold at least this many
+  mutable std::mutex lanes_mu;
+  mutable std::vector<std::pair<int64_t, std::shared_ptr<const LanePlan>>> lane_plans;
 };
 
 // Parses code[0, len) into a Program, checking every record; nullptr and *err
@@ -210,6 +218,20 @@ const char* run_batch(const Program& p, R* state, const R* coefs, const Shapes& 
                       Direction dir);
 template <class R>
 const char* run_batch_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct,
+                              const Shapes& sh, bool want_ct);
+
+// ------------------------------- tiny states, W at a time (program_lanes.cpp) ------
+// Whether run_lanes / run_lanes_adjoint take these states: a batch of states of
+// a few qubits (QSIM_NATIVE_LANES=0 turns the runner off).
+bool lanes_runner_takes(const Shapes& sh);
+
+// run_program and run_adjoint for such states: the program expanded once into
+// ops on tiles of W states, one per vector lane (kernels_lanes.inc).
+template <class R>
+const char* run_lanes(const Program& p, R* state, const R* coefs, const Shapes& sh,
+                      Direction dir);
+template <class R>
+const char* run_lanes_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct,
                               const Shapes& sh, bool want_ct);
 
 }  // namespace qsim_native

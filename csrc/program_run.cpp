@@ -305,6 +305,7 @@ const char* apply_layer(const Program& p, size_t first, size_t size, R* x, R* g,
 template <class R>
 const char* run_program(const Program& p, R* state, const R* coefs, const Shapes& sh,
                         Direction dir) {
+  if (lanes_runner_takes(sh)) return run_lanes(p, state, coefs, sh, dir);
   if (batch_runner_takes(sh)) return run_batch(p, state, coefs, sh, dir);
   std::vector<R> buf;
   const size_t ns = p.steps.size();
@@ -327,6 +328,7 @@ const char* run_program(const Program& p, R* state, const R* coefs, const Shapes
 template <class R>
 const char* run_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct, const Shapes& sh,
                         bool want_ct) {
+  if (lanes_runner_takes(sh)) return run_lanes_adjoint(p, x, g, coefs, ct, sh, want_ct);
   if (batch_runner_takes(sh)) return run_batch_adjoint(p, x, g, coefs, ct, sh, want_ct);
   std::vector<R> buf, tmp, rows;
   std::fill(ct, ct + 2 * sh.batch * sh.total, R(0));

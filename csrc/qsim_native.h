@@ -101,6 +101,28 @@ enum Op : int {
   kOpDiagonalVjp,   // out[j] += sum state[j] x[j] (out: 2 * 2^k doubles), then state <- d state
 };
 
+// One operation of the lanes runner (program_lanes.cpp), which runs W small
+// states at once (W = the reals per vector), one per lane: a tile holds their
+// 2^n amplitudes as rows of two vectors (re, then im, of every state), the
+// coefficients as three vectors (re, im, -im) each, and a cotangent entry as
+// three accumulators (see kernels_lanes.inc).
+enum LaneKind : int {
+  kLaneDense = 0,  // rows base[b] + pat[i] <- sum_j M[i, j] rows base[b] + pat[j]
+  kLaneDiagonal,   // rows base[b] + pat[j] <- d[j] times themselves
+  kLaneGather,     // row r <- row map[r]
+};
+struct LaneOp {
+  int kind, k;          // k: targets (D = 2^k); gathers: unused
+  int tile;             // 0: acts on x, 1: on g (the sweep's cotangent)
+  int vjp;              // first ct[coef + i D + j] += sums of g[i] x[j] (diagonal: g[j] x[j])
+  int trans, conj;      // M[i, j] is coefficient coef + (trans ? j D + i : i D + j), conjugated
+  int64_t coef;         // the first coefficient, counted in complex entries of a row
+  int64_t nbase;
+  const int32_t* base;  // the rows where every target is 0 and every control 1
+  int32_t pat[1 << kMaxTargets];  // row offset of target pattern j (its last bit: the last target)
+  const int32_t* map;   // gathers: 2^n rows
+};
+
 // A prepared gate (IsaKernels::prepare) starts with the kernel that applies it,
 // chosen from its counts (targets, lane patterns, patterns that change):
 // p->apply(g, p, ...) applies it to the groups [g0, g1) of ONE state. `work`
@@ -138,6 +160,11 @@ struct IsaKernels {
   // no conjugation), then g <- tr g, with inv = U^dagger and tr = U^T of each gate.
   void (*layer_vjp)(const LayerPass& p, const R* inv, const R* tr, R* x, R* g, double* out,
                     int64_t t0, int64_t t1);
+  // The lanes runner: ops[0, nops) on one tile x (and g) of lanes_width states,
+  // coefficients cf, cotangent accumulators ct; work holds a tile.
+  int lanes_width;
+  void (*lanes_run)(const LaneOp* ops, int64_t nops, int n, R* x, R* g, const R* cf, R* ct,
+                    R* work);
 };
 
 // Checks the wires and fills G for vectors of 2^L amplitudes; nullptr or a
@@ -155,6 +182,8 @@ const IsaKernels<double>* avx2_kernels_f64();
 // The AVX2 kernels with AVX-512 layer kernels (isa_avx512.cpp).
 const IsaKernels<float>* avx512_layer_kernels_f32();
 const IsaKernels<double>* avx512_layer_kernels_f64();
+const IsaKernels<float>* avx512_lanes_kernels_f32();
+const IsaKernels<double>* avx512_lanes_kernels_f64();
 #endif
 // kernels_for, with AVX-512 layer kernels when the CPU has AVX-512F (and
 // QSIM_NATIVE_ISA does not ask for avx2 or scalar) and the state has 8 qubits or more.
@@ -166,6 +195,13 @@ template <>
 const IsaKernels<double>* layer_kernels_for<double>(int n);
 // The kernels for states of 2^n amplitudes: AVX2 when the CPU has it and the
 // state fills a vector, else scalar (isa_select.cpp).
+// The lanes runner's: the widest vectors the CPU has (QSIM_NATIVE_ISA caps them).
+template <class R>
+const IsaKernels<R>* lanes_kernels();
+template <>
+const IsaKernels<float>* lanes_kernels<float>();
+template <>
+const IsaKernels<double>* lanes_kernels<double>();
 template <class R>
 const IsaKernels<R>* kernels_for(int n);
 template <>

@@ -325,6 +325,110 @@ def test_one_qubit_layers_against_the_reference_executor(dtype, n):
     assert_close(ct, want_ct, dtype, scale=float(jnp.abs(want_ct).max()))
 
 
+def mixed_program(rng, n, steps):
+    """``(code, coefs)``: random dense, controlled, diagonal, permutation, fused (members on
+    positions, of every kind) and linear steps on wires < n, with targets on every wire."""
+    code, flat = [], []
+
+    def coef(a):
+        flat.append(np.asarray(a, complex).reshape(-1))
+        return sum(f.size for f in flat) - flat[-1].size
+
+    for _ in range(steps):
+        kind = rng.choice(["dense", "controlled", "diagonal", "permutation", "fused", "linear"])
+        wires = [int(w) for w in rng.permutation(n)]
+        k = int(rng.integers(1, min(n, 3) + 1))
+        nc = int(rng.integers(1, min(2, n - k) + 1)) if n > k else 0
+        if kind in ("dense", "controlled"):
+            ctrl = tuple(wires[k:k + nc]) if kind == "controlled" else ()
+            code += _native.encode_step(_native.DENSE, tuple(wires[:k]), ctrl, None,
+                                        coef(random_unitary(rng, k)))
+        elif kind == "diagonal":
+            code += _native.encode_step(_native.DIAGONAL, tuple(wires[:k]), (), None,
+                                        coef(np.exp(1j * rng.uniform(0, 7, 2**k))))
+        elif kind == "permutation":
+            perm = tuple(int(p) for p in rng.permutation(2**k))
+            code += _native.encode_step(_native.PERMUTATION, tuple(wires[:k]), tuple(wires[k:k + nc]), perm)
+        elif kind == "fused":
+            members = [_native.encode_step(_native.DENSE, (k - 1,), (), None, coef(random_unitary(rng, 1))),
+                       _native.encode_step(_native.DIAGONAL, (0,), (), None, coef(np.exp(1j * rng.uniform(0, 7, 2))))]
+            if k >= 2:
+                members += [_native.encode_step(_native.PERMUTATION, (1,), (0,), (1, 0)),
+                            _native.encode_step(_native.DENSE, (0, k - 1), (), None, coef(random_unitary(rng, 2))),
+                            _native.encode_step(_native.DENSE, (1,), (0,), None, coef(random_unitary(rng, 1)))]
+            code += _native.steps.encode_fused(tuple(wires[:k]), members)
+        else:                           # columns of an invertible GF(2) matrix: row operations
+            cols = [1 << (k - 1 - j) for j in range(k)]
+            for _ in range(2 * k):
+                a, b = rng.permutation(k)[:2] if k > 1 else (0, 0)
+                if a != b:
+                    cols[a] ^= cols[b]
+            code += _native.steps.encode_linear(tuple(wires[:k]), tuple(cols))
+    return tuple(code), np.concatenate(flat)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, batch", [(1, 3), (3, 1), (5, 21), (7, 21)])
+def test_lanes_runner_against_the_reference_executor(dtype, n, batch, monkeypatch):
+    """Batches of states of a few qubits run W at once, one per vector lane (16 complex64 or 8
+    complex128 states per tile on AVX-512; 8 or 4 on AVX2), fused steps as their members: every
+    kind of step, forward, inverse, transpose and the sweep's (x, g_x, ct), shared and per-state
+    coefficients, partial tiles and several tiles per call, against the pure-JAX executor and
+    against the state-by-state runner (QSIM_NATIVE_LANES=0)."""
+    from qsim.backends.native_cpu import reference
+    from qsim.backends.native_cpu.primitives import program_p, sweep_p
+
+    rng = np.random.default_rng(40 + n)
+    code, coefs = mixed_program(rng, n, 14)
+    steps = _native.steps.decode(code)
+    kinds = {s.kind for s in steps}
+    assert {_native.steps.FUSED_DENSE, _native.PERMUTATION}.issubset(kinds) or n < 3
+    xs = jnp.asarray(random_state(rng, n, dtype, batch=(batch,)))
+    cs = jnp.asarray(np.stack([coefs * np.exp(0.3j * b) for b in range(batch)]).astype(dtype))
+    ref = jax.jit(jax.vmap(lambda s, c, mode: reference.run_code(s, c, steps, mode),
+                           in_axes=(0, 0, None)), static_argnums=2)
+    run = jax.jit(lambda s, c, mode: program_p.bind(s, c, code=code, mode=mode), static_argnums=2)
+    sweep = jax.jit(lambda y, g, c: sweep_p.bind(y, g, c, code=code, want_ct=1))
+    g = jnp.asarray(random_state(rng, n, dtype, batch=(batch,)))
+    results = {}
+    for lanes in ("1", "0"):
+        monkeypatch.setenv("QSIM_NATIVE_LANES", lanes)
+        out = [run(xs, cs, mode) for mode in (0, 1, 2)]
+        for c in (cs, cs[0]):                            # per-state and shared coefficients
+            y = run(xs, jnp.broadcast_to(c, cs.shape), 0)
+            out += list(sweep(y, g, c))
+        results[lanes] = out
+    for mode in (0, 1, 2):
+        assert_close(results["1"][mode], ref(xs, cs, mode), dtype, scale=4)
+    for i, c in enumerate((cs, cs[0])):
+        x_back, g_x, ct = results["1"][3 + 3 * i: 6 + 3 * i]
+        if c.ndim == 1:
+            _, vjp = jax.vjp(lambda k: jax.vmap(lambda s: reference.run_code(s, k, steps))(xs), c)
+        else:
+            _, vjp = jax.vjp(lambda k: jax.vmap(lambda s, kk: reference.run_code(s, kk, steps))(xs, k), c)
+        want = vjp(g)[0]
+        assert_close(x_back, xs, dtype, scale=4)
+        assert_close(g_x, ref(g, jnp.broadcast_to(c, cs.shape), 2), dtype, scale=4)
+        got = ct.sum(0) if c.ndim == 1 else ct
+        assert_close(got, want, dtype, scale=float(jnp.abs(want).max()))
+    for a, b in zip(results["1"], results["0"]):
+        assert_close(a, b, dtype, scale=4 * max(1.0, float(jnp.abs(b).max())))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("isa", ["avx2", "scalar"])
+def test_lanes_runner_on_narrower_vectors(isa):
+    """The lanes runner's test again in a fresh process on AVX2 (8 complex64 states per tile)
+    and on the portable kernels (2 per tile), with 3 threads."""
+    import subprocess
+    import sys
+
+    env = dict(__import__("os").environ, QSIM_NATIVE_ISA=isa, QSIM_NUM_THREADS="3")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__, "-k", "lanes_runner_against"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0 and "8 passed" in out.stdout, out.stdout[-3000:] + out.stderr[-3000:]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cnot_networks_run_as_one_linear_step(dtype):
     """Runs of CNOTs and SWAPs become one linear step (a gather through a GF(2)-linear index map):
