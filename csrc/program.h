@@ -36,7 +36,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -134,6 +136,19 @@ template <class R>
 void fused_ct2(const Step& s, const R* row, const C* ctB, R* ct_row);
 
 enum class Direction { kForward = 0, kInverse = 1, kTranspose = 2 };
+
+// f(), with running out of memory and failing to start the worker threads as the
+// runners' messages (nothing may throw through the FFI boundary).
+template <class F>
+const char* guarded(F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return "qsim native: out of memory for kernel scratch";
+  } catch (const std::system_error&) {
+    return "qsim native: could not start worker threads";
+  }
+}
 
 // ---------------------------------------------- reused scratch (program_run.cpp) ------
 // Scratch of `bytes` (64-byte aligned) for one use on the calling thread. Up to

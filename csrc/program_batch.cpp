@@ -443,7 +443,7 @@ void task(void* ctx, int t) {
 
 template <class R>
 const char* run(const Program& p, Direction dir, Call<R>* c) {
-  try {
+  return guarded([&]() -> const char* {
     if (const char* e = plan(p, dir, c)) return e;
     if (c->sh.batch == 0) return nullptr;
     const int64_t work = (c->sh.batch << c->sh.n) * int64_t(c->steps.size() + 1);
@@ -461,11 +461,7 @@ const char* run(const Program& p, Direction dir, Call<R>* c) {
     run_tasks(int(ntasks), &task<R>, c);
     if (c->out_of_memory.load()) throw std::bad_alloc();
     return nullptr;
-  } catch (const std::bad_alloc&) {
-    return "qsim native: out of memory for kernel scratch";
-  } catch (const std::system_error&) {
-    return "qsim native: could not start worker threads";
-  }
+  });
 }
 
 }  // namespace
