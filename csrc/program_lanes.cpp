@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -38,6 +39,8 @@ constexpr int kLanesOneStateMaxQubits = 5;
 // Less work than this (amplitude-steps) stays on the calling thread.
 constexpr int64_t kParallelMinWork = int64_t(1) << 17;
 constexpr int kTasksPerThread = 4;
+// Lanes per tile at most (AVX-512 complex64: 16).
+constexpr int kMaxLanes = 64;
 
 enum Mode : int { kRunForward = 0, kRunInverse = 1, kRunTranspose = 2, kSweep = 3, kSweepCt = 4 };
 
@@ -70,12 +73,27 @@ struct Pending {
   size_t base_at, map_at;
 };
 
+// The plan's rows, each distinct run stored once: every gate on the same wires
+// shares its bases, and the sweep's two sides of a gate share theirs or its map.
+struct RowPool {
+  std::vector<int32_t>* rows;
+  std::map<std::vector<int32_t>, size_t> seen;
+
+  size_t add(std::vector<int32_t>&& run) {
+    const auto [it, fresh] = seen.emplace(std::move(run), rows->size());
+    if (fresh) rows->insert(rows->end(), it->first.begin(), it->first.end());
+    return it->second;
+  }
+};
+
 // Appends the op of gate w on tile `tile` in direction dir (vjp: the sweep's op
 // on g, which adds the cotangent sums before applying U^T).
 const char* push_gate(const WiredGate& w, int n, int tile, Direction dir, bool vjp,
-                      std::vector<Pending>* ops, std::vector<int32_t>* rows) {
+                      std::vector<Pending>* ops, RowPool* pool) {
   const Gate g = w.gate();
   const int64_t dim = int64_t(1) << n;
+  std::vector<int32_t> run;
+  run.reserve(size_t(dim));
   Pending p;
   std::memset(&p.op, 0, sizeof(LaneOp));
   p.op.tile = tile;
@@ -84,12 +102,12 @@ const char* push_gate(const WiredGate& w, int n, int tile, Direction dir, bool v
     if (const char* e = check_linear(g, n)) return e;
     const LinearMap m = linear_map(g, n, dir != Direction::kForward);
     p.op.kind = kLaneGather;
-    p.map_at = rows->size();
     for (int64_t r = 0; r < dim; ++r) {
       int64_t f = 0;
       for (int t = 0; t < m.chunks; ++t) f ^= m.table[size_t(t) * 256 + size_t((r >> (8 * t)) & 255)];
-      rows->push_back(int32_t(f));
+      run.push_back(int32_t(f));
     }
+    p.map_at = pool->add(std::move(run));
     ops->push_back(p);
     return nullptr;
   }
@@ -119,18 +137,18 @@ const char* push_gate(const WiredGate& w, int n, int tile, Direction dir, bool v
       }
     }
     p.op.kind = kLaneGather;
-    p.map_at = rows->size();
     for (int64_t r = 0; r < dim; ++r) {
       if ((r & cmask) != cmask) {
-        rows->push_back(int32_t(r));
+        run.push_back(int32_t(r));
         continue;
       }
       int64_t pa = 0;  // the pattern of r's target bits
       for (int64_t q = 0; q < g.k; ++q) {
         if (r & (int64_t(1) << (n - 1 - g.targets[q]))) pa |= int64_t(1) << (g.k - 1 - q);
       }
-      rows->push_back(int32_t((r & ~tmask) | p.op.pat[perm[pa]]));
+      run.push_back(int32_t((r & ~tmask) | p.op.pat[perm[pa]]));
     }
+    p.map_at = pool->add(std::move(run));
     ops->push_back(p);
     return nullptr;
   }
@@ -140,11 +158,11 @@ const char* push_gate(const WiredGate& w, int n, int tile, Direction dir, bool v
   const Direction d = vjp ? Direction::kTranspose : dir;
   p.op.trans = g.kind == kDense && d != Direction::kForward;
   p.op.conj = d == Direction::kInverse;
-  p.base_at = rows->size();
   for (int64_t r = 0; r < dim; ++r) {
-    if ((r & tmask) == 0 && (r & cmask) == cmask) rows->push_back(int32_t(r));
+    if ((r & tmask) == 0 && (r & cmask) == cmask) run.push_back(int32_t(r));
   }
-  p.op.nbase = int64_t(rows->size() - p.base_at);
+  p.op.nbase = int64_t(run.size());
+  p.base_at = pool->add(std::move(run));
   ops->push_back(p);
   return nullptr;
 }
@@ -168,19 +186,20 @@ const char* build_plan(const Program& p, int n, int mode, LanePlan* plan) {
   const bool sweep = mode >= kSweep;
   const std::vector<WiredGate> gates = gates_in_order(p, mode != kRunForward);
   std::vector<Pending> ops;
-  std::vector<int32_t>& rows = plan->rows;
+  RowPool pool{&plan->rows, {}};
   for (const WiredGate& w : gates) {
     if (!sweep) {
-      if (const char* e = push_gate(w, n, 0, Direction(mode), false, &ops, &rows)) return e;
+      if (const char* e = push_gate(w, n, 0, Direction(mode), false, &ops, &pool)) return e;
       continue;
     }
-    if (const char* e = push_gate(w, n, 0, Direction::kInverse, false, &ops, &rows)) return e;
+    if (const char* e = push_gate(w, n, 0, Direction::kInverse, false, &ops, &pool)) return e;
     const bool vjp = mode == kSweepCt && w.g.kind != kPermutation && w.g.kind != kLinear;
-    if (const char* e = push_gate(w, n, 1, Direction::kTranspose, vjp, &ops, &rows)) return e;
+    if (const char* e = push_gate(w, n, 1, Direction::kTranspose, vjp, &ops, &pool)) return e;
   }
+  const int32_t* rows = plan->rows.data();
   for (Pending& o : ops) {
-    if (o.base_at != size_t(-1)) o.op.base = rows.data() + o.base_at;
-    if (o.map_at != size_t(-1)) o.op.map = rows.data() + o.map_at;
+    if (o.base_at != size_t(-1)) o.op.base = rows + o.base_at;
+    if (o.map_at != size_t(-1)) o.op.map = rows + o.map_at;
     plan->ops.push_back(o.op);
   }
   return nullptr;
@@ -271,7 +290,7 @@ void lane_task(void* ctx, int task) {
     if (c.g) to_tile(c.g, b0, live, W, n, gt);
     const R* lanes_cf = c.shared_cf;
     if (lanes_cf == nullptr) {
-      const R* rows[64];
+      const R* rows[kMaxLanes];
       for (int l = 0; l < W; ++l) rows[l] = l < live ? c.coefs + 2 * (b0 + l) * total : nullptr;
       coefs_to_lanes(rows, W, total, cf);
       lanes_cf = cf;
@@ -305,6 +324,7 @@ const char* run(const Program& p, int mode, R* x, R* g, const R* coefs, R* ct, c
     c.plan = plan.get();
     c.sh = sh;
     c.W = c.isa->lanes_width;
+    if (c.W < 1 || c.W > kMaxLanes) return "qsim native: unsupported lanes width";
     c.coefs = coefs;
     c.x = x;
     c.g = g;
