@@ -6,6 +6,8 @@
 // here is private to this unit (see kernels_generic.inc).
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "qsim_native.h"
 
 namespace qsim_native {
@@ -113,6 +115,29 @@ struct Avx512F64 {
 #include "kernels_layer.inc"
 #include "kernels_lanes.inc"
 
+// A linear step on complex64 (IsaKernels::linear): an amplitude is 8 bytes, so one
+// gather moves eight (0.35 against 0.66 ns per amplitude moved one at a time, 12
+// qubits, memcpy included).
+void linear_f32(const int64_t* table, int n, float* state, float* work) {
+  if (n < 8) {
+    linear_gather<float>(table, n, state, work);
+    return;
+  }
+  const int64_t dim = int64_t(1) << n;
+  const int chunks = (n + 7) / 8;
+  std::memcpy(work, state, size_t(dim) * 2 * sizeof(float));
+  for (int64_t hi = 0; hi < dim; hi += 256) {
+    int64_t base = 0;
+    for (int t = 1; t < chunks; ++t) base ^= table[t * 256 + ((hi >> (8 * t)) & 255)];
+    const __m512i b = _mm512_set1_epi64(base);
+    float* out = state + 2 * hi;
+    for (int l = 0; l < 256; l += 8) {
+      const __m512i idx = _mm512_xor_si512(b, _mm512_loadu_si512(table + l));
+      _mm512_storeu_si512(out + 2 * l, _mm512_i64gather_epi64(idx, work, 8));
+    }
+  }
+}
+
 // The AVX2 kernels with their layer kernels replaced by these.
 template <class V>
 IsaKernels<typename V::R> with_layers(const IsaKernels<typename V::R>& base) {
@@ -135,7 +160,11 @@ IsaKernels<typename V::R> with_lanes(const IsaKernels<typename V::R>& base) {
 }  // namespace
 
 const IsaKernels<float>* avx512_layer_kernels_f32() {
-  static const IsaKernels<float> k = with_layers<Avx512F32>(*avx2_kernels_f32());
+  static const IsaKernels<float> k = [] {
+    IsaKernels<float> t = with_layers<Avx512F32>(*avx2_kernels_f32());
+    t.linear = &linear_f32;
+    return t;
+  }();
   return &k;
 }
 

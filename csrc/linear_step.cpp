@@ -104,25 +104,28 @@ LinearMap linear_map(const Gate& g, int n, bool inverse) {
 }
 
 template <class R>
-void apply_linear(const LinearMap& m, R* state, R* work) {
-  using Amp = R[2];
-  const int64_t dim = int64_t(1) << m.n;
+void linear_gather(const int64_t* table, int n, R* state, R* work) {
+  const int64_t dim = int64_t(1) << n;
+  const int chunks = (n + 7) / 8;
   std::memcpy(work, state, size_t(dim) * 2 * sizeof(R));
-  const Amp* in = reinterpret_cast<const Amp*>(work);
-  const int64_t* t0 = m.table.data();
   const int64_t lo = dim < 256 ? dim : 256;
   for (int64_t hi = 0; hi < dim; hi += 256) {
     int64_t base = 0;
-    for (int t = 1; t < m.chunks; ++t) base ^= m.table[size_t(t) * 256 + size_t((hi >> (8 * t)) & 255)];
+    for (int t = 1; t < chunks; ++t) base ^= table[t * 256 + ((hi >> (8 * t)) & 255)];
     R* out = state + 2 * hi;
-    for (int64_t l = 0; l < lo; ++l) {
-      const Amp& a = in[base ^ t0[l]];
-      out[2 * l] = a[0];
-      out[2 * l + 1] = a[1];
+    for (int64_t l = 0; l < lo; ++l) {  // one move of the whole amplitude
+      std::memcpy(out + 2 * l, work + 2 * (base ^ table[l]), 2 * sizeof(R));
     }
   }
 }
 
+template <class R>
+void apply_linear(const LinearMap& m, R* state, R* work) {
+  layer_kernels_for<R>(m.n)->linear(m.table.data(), m.n, state, work);
+}
+
+template void linear_gather<float>(const int64_t*, int, float*, float*);
+template void linear_gather<double>(const int64_t*, int, double*, double*);
 template void apply_linear<float>(const LinearMap&, float*, float*);
 template void apply_linear<double>(const LinearMap&, double*, double*);
 
