@@ -259,12 +259,12 @@ def test_one_qubit_runs_merged_against_kron_and_finite_differences(dtype):
     fd = float((f(0.3 + eps, jnp.complex128) - f(0.3 - eps, jnp.complex128)) / (2 * eps))
     assert abs(g - fd) <= tol * max(1, abs(fd))
     assert abs(float(jax.jit(jax.jacfwd(lambda t: f(t, dtype)))(0.3)) - fd) <= tol * max(1, abs(fd))
-    saved = primitives.UNFUSE_MAX_QUBITS
-    try:       # the same program on the streaming path (no merging) gives the same gradient
-        primitives.UNFUSE_MAX_QUBITS = 0
+    saved = primitives._for_size
+    try:       # the same program run as it is (no merging) gives the same gradient
+        primitives._for_size = lambda code, dim: code
         g_plain = float(jax.grad(lambda t: f(t, dtype))(0.3))
     finally:
-        primitives.UNFUSE_MAX_QUBITS = saved
+        primitives._for_size = saved
     assert abs(g - g_plain) <= tol * max(1, abs(fd))
     # the sweep's outputs with merged steps: the input, U^T g and the original coefficients' ct
     y = _native.apply_program(jnp.asarray(x.astype(dtype)), c, code)
@@ -539,6 +539,79 @@ def test_traced_circuit_gradients_native_program_vs_per_gate():
     for d, (v, g) in got.items():
         assert abs(float(v) - float(ref[0])) < 1e-10, d
         np.testing.assert_allclose(np.asarray(g), np.asarray(ref[1]), atol=1e-10, err_msg=d)
+
+
+def test_passes_count_what_the_kernels_run():
+    """`merge.passes`: a layer costs one pass for its gates below the tile bits and one per 7
+    above, a linear step two, a dense step on 4 wires two, a diagonal one."""
+    from qsim.backends.native_cpu import merge
+
+    enc, st = _native.encode_step, _native.steps
+    n = 18
+    gates = [enc(st.DENSE, (w,)) for w in range(n)]
+    layer = tuple(x for g in gates for x in g)                            # 10 low + 8 high gates
+    assert merge.passes(layer, n) == 1 + 2
+    assert merge.passes(tuple(x for g in gates[:7] for x in g), n) == 1   # wires 0..6: all high
+    linear = st.encode_linear((0, 1, 2), (0b100, 0b110, 0b011))
+    block = enc(st.DENSE, (0, 1, 2, 3))
+    diag = enc(st.DIAGONAL, (4,))
+    assert merge.passes(layer + linear + block + diag, n) == 3 + 2 + 2 + 1
+    repeated = enc(st.DENSE, (3,)) + enc(st.DENSE, (3,))                  # a wire twice: two passes
+    assert merge.passes(repeated, n) == 2
+
+
+def _streaming_choice(build, n, monkeypatch):
+    """Value and gradient of ``build(c, w)`` on n qubits, native and pure-JAX, and whether each
+    native program ran merged: `_for_size` is watched (the state streams from memory above
+    2**16 amplitudes: there the code with fewer passes runs)."""
+    from qsim.backends.native_cpu import merge, primitives
+
+    chosen, real = [], primitives._for_size
+
+    def watch(code, dim):
+        out = real(code, dim)
+        merged = merge.plan(_native.steps.unfuse(code)) or _native.steps.unfuse(code)
+        chosen.append(out == merged and out != code)
+        return out
+
+    monkeypatch.setattr(primitives, "_for_size", watch)
+    obs = qsim.PauliSum.from_string(" + ".join(f"Z{q}" for q in range(n)))
+
+    def f(w, backend):
+        c = qsim.Circuit(n, backend=backend)
+        build(c, w)
+        return c.expectation(obs, diff="adjoint")
+
+    w = jnp.asarray(np.random.default_rng(3).uniform(-1, 1, 3 * n))
+    got = jax.jit(jax.value_and_grad(lambda w: f(w, "native")))(w)
+    ref = jax.jit(jax.value_and_grad(lambda w: f(w, "xla")))(w)
+    assert abs(float(got[0]) - float(ref[0])) < 1e-4
+    np.testing.assert_allclose(np.asarray(got[1]), np.asarray(ref[1]), atol=1e-4)
+    return chosen
+
+
+def test_streaming_states_run_the_code_with_fewer_passes(monkeypatch):
+    """Above 2**16 amplitudes a layer of rotations between CNOT chains runs merged (layer passes
+    and a linear step, not 4-wire blocks); a brickwork of two-qubit gates runs fused. Both give
+    the pure-JAX kernels' value and gradient."""
+    n = 17
+
+    def hea(c, w):
+        for q in range(n):
+            c.ry(q, w[q]).rz(q, w[n + q])
+        for q in range(n - 1):
+            c.cnot(q, q + 1)
+        for q in range(n):
+            c.ry(q, w[2 * n + q])
+
+    def brickwork(c, w):
+        for q in range(0, n - 1, 2):
+            c.rxx(q, q + 1, w[q]).crz(q, q + 1, w[n + q])
+        for q in range(1, n - 1, 2):
+            c.rxx(q, q + 1, w[q]).crz(q, q + 1, w[n + q])
+
+    assert all(_streaming_choice(hea, n, monkeypatch))
+    assert not any(_streaming_choice(brickwork, n, monkeypatch))
 
 
 def test_backend_choice_is_per_circuit():

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import functools
 
-from .steps import (DIAGONAL, FUSED_DENSE, FUSED_DIAGONAL, PERMUTATION, decode, encode, encode_fused,
-                    encode_linear, encode_step)
+from .steps import (DENSE, DIAGONAL, FUSED_DENSE, FUSED_DIAGONAL, LINEAR, PERMUTATION, decode, encode,
+                    encode_fused, encode_linear, encode_step)
 
 _LINEAR = object()      # marks a run of CNOTs and SWAPs in the plan
 
@@ -136,3 +136,48 @@ def plan(code) -> tuple[int, ...] | None:
             members = [encode_step(m.kind, (0,), (), m.perm, m.offset) for m in run]
             out += encode_fused(s.targets, members, diagonal=all(m.kind == DIAGONAL for m in run))
     return tuple(out)
+
+
+# csrc/qsim_native.h: a layer runs one pass over the tiles of its gates on the low
+# LAYER_TILE_BITS bit positions, and one per LAYER_MAX_ROW_BITS gates above them.
+LAYER_TILE_BITS = 10
+LAYER_MAX_ROW_BITS = 7
+
+
+def _block_passes(k: int) -> int:
+    """A dense step on k wires, in passes: from 4 wires its arithmetic (4**k per 2**k amplitudes)
+    outweighs the memory traffic of one pass."""
+    return max(1, 2 ** (k - 3))
+
+
+@functools.lru_cache(maxsize=1024)
+def passes(code, n: int) -> int:
+    """The passes over an n-qubit state that `code` makes as the kernels run it: a layer (a run
+    of one-qubit dense steps on distinct wires, `program_parse.cpp`) one per pass of its tiles,
+    a linear step two (a copy and a gather), a dense step by `_block_passes`, any other step one.
+    What a state that streams from memory costs, to choose between two codes for the same
+    program."""
+    total, layer = 0, []
+
+    def close():
+        if len(layer) == 1:
+            return 1
+        high = sum(1 for w in layer if n - 1 - w >= LAYER_TILE_BITS)
+        return (len(layer) > high) + -(-high // LAYER_MAX_ROW_BITS)
+
+    for s in decode(code):
+        one = s.kind in (DENSE, FUSED_DENSE) and len(s.targets) == 1 and not s.controls
+        if one and s.targets[0] not in layer:
+            layer.append(s.targets[0])
+            continue
+        total += close() if layer else 0
+        layer = [s.targets[0]] if one else []
+        if one:
+            continue
+        if s.kind == LINEAR:
+            total += 2
+        elif s.kind in (DENSE, FUSED_DENSE):
+            total += _block_passes(len(s.targets) + len(s.controls))
+        else:
+            total += 1
+    return total + (close() if layer else 0)

@@ -180,6 +180,10 @@ def _is_zero(t) -> bool:
 # it saves: there the members run one by one, each wire's one-qubit runs merged (`merge`).
 # HEA training step, L=4 (2 vCPU): n=6 batch 128 115 ms fused, 2 ms not; n=14 batch 1 4.1 ms
 # fused, 2.0 ms merged; n=16 batch 1 17 ms against 9.5 ms; n=14 batch 32 108 ms against 69 ms.
+# Above it the code with fewer passes (`merge.passes`) runs: the merged one where the program
+# is layers of one-qubit gates between CNOT chains (HEA step, L=4, batch 1: n=18 42 -> 20 ms,
+# n=20 165 -> 89 ms, n=22 728 -> 411 ms), the fused one for two-qubit gates (a brickwork of
+# RXX, RY, CRZ, 8 deep: n=18 30 ms fused against 53 ms merged, n=20 118 against 228 ms).
 UNFUSE_MAX_QUBITS = 16
 
 
@@ -189,13 +193,14 @@ def _unfused(code):
 
 
 def _for_size(code, dim):
-    """The code to run (it reads the same coefficients): fused blocks are kept for states that
-    stream from memory; in cache the members run one by one, each wire's runs of one-qubit
-    steps merged into one (`merge`)."""
-    if dim > 1 << UNFUSE_MAX_QUBITS:
-        return code
-    code = _unfused(code)
-    return merge.plan(code) or code
+    """The code to run (it reads the same coefficients): in cache the members run one by one,
+    each wire's runs of one-qubit steps merged into one (`merge`); a state that streams from
+    memory runs whichever of that and the fused code makes fewer passes."""
+    merged = merge.plan(_unfused(code)) or _unfused(code)
+    if dim <= 1 << UNFUSE_MAX_QUBITS:
+        return merged
+    n = dim.bit_length() - 1
+    return merged if merge.passes(merged, n) <= merge.passes(code, n) else code
 
 
 def program(x, c, code, mode=FORWARD):
