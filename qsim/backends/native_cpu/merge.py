@@ -153,10 +153,10 @@ def _block_passes(k: int) -> int:
 @functools.lru_cache(maxsize=1024)
 def passes(code, n: int) -> int:
     """The passes over an n-qubit state that `code` makes as the kernels run it: a layer (a run
-    of one-qubit dense steps on distinct wires, `program_parse.cpp`) one per pass of its tiles,
-    a linear step two (a copy and a gather), a dense step by `_block_passes`, any other step one.
-    What a state that streams from memory costs, to choose between two codes for the same
-    program."""
+    of one-qubit dense or fused steps on distinct wires, `mark_layers` in `program_parse.cpp`)
+    one per pass of its tiles, a linear step two (a copy and a gather), a dense step by
+    `_block_passes`, any other step one. What a state that streams from memory costs, to choose
+    between two codes for the same program."""
     total, layer = 0, []
 
     def close():
@@ -166,7 +166,7 @@ def passes(code, n: int) -> int:
         return (len(layer) > high) + -(-high // LAYER_MAX_ROW_BITS)
 
     for s in decode(code):
-        one = s.kind in (DENSE, FUSED_DENSE) and len(s.targets) == 1 and not s.controls
+        one = s.kind in (DENSE, FUSED_DENSE, FUSED_DIAGONAL) and len(s.targets) == 1 and not s.controls
         if one and s.targets[0] not in layer:
             layer.append(s.targets[0])
             continue
