@@ -196,7 +196,8 @@ def _for_size(code, dim):
     """The code to run (it reads the same coefficients): in cache the members run one by one,
     each wire's runs of one-qubit steps merged into one (`merge`); a state that streams from
     memory runs whichever of that and the fused code makes fewer passes."""
-    merged = merge.plan(_unfused(code)) or _unfused(code)
+    unfused = _unfused(code)
+    merged = merge.plan(unfused) or unfused
     if dim <= 1 << UNFUSE_MAX_QUBITS:
         return merged
     n = dim.bit_length() - 1
