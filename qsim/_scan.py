@@ -119,16 +119,26 @@ def lower_concrete(program, params, dtype, k, backend, n_qubits=None):
     """Fuse and lower a gate-only program whose parameters are all concrete, on the host.
 
     Same result as `fuse` then one scan step per block, without per-gate device calls: the
-    blocks are multiplied in complex128 numpy (`_host`) and cast to ``dtype`` once. Without
+    blocks are multiplied in complex128 numpy (`_host`) and cast to ``dtype`` once. On the native
+    kernels, a state that streams from memory runs the program unfused instead when that makes
+    fewer passes over it (`native_cpu.passes`: the kernels merge its one-qubit runs into layers
+    and its CNOT chains into linear steps); on a tie the blocks run, one rounding each. Without
     native kernels, a state of at most `GATHER_QUBITS` wires (``n_qubits``, else the highest
     wire used) runs the steps as gathered dense blocks (see `scan_apply`).
     """
-    if backend.programs is not None:
-        k = min(k, backend.programs.MAX_TARGETS)
-    sigs, mats = host_steps(program, params, dtype, k)
-    if backend.programs is not None:
-        return _native_runs(backend.programs, sigs, mats, dtype)
     n = n_qubits or 1 + max(w for op in program for w in op.wires)
+    native = backend.programs
+    if native is not None:
+        k = min(k, native.MAX_TARGETS)
+        runs = _native_runs(native, *host_steps(program, params, dtype, k), dtype)
+        if k > 1 and native.streams(n):
+            # A state that streams from memory: the gate-by-gate program, which the kernels run
+            # as one-qubit layers and linear steps for CNOT chains, when it makes fewer passes.
+            plain = _native_runs(native, *host_steps(program, params, dtype, 1), dtype)
+            if _native_passes(native, plain[0], n) < _native_passes(native, runs[0], n):
+                return plain
+        return runs
+    sigs, mats = host_steps(program, params, dtype, k)
     if n <= GATHER_QUBITS:
         return _assemble_gathered(sigs, mats, dtype, n)
     return _assemble(sigs, mats, dtype)
@@ -184,6 +194,11 @@ def _native_runs(native, sigs, blocks, dtype):
             params.append((jnp.asarray(m),))
     flush()
     return tuple(program), tuple(params)
+
+
+def _native_passes(native, ops, n):
+    """Passes over an n-qubit state of a `_native_runs` program (a wide gate record: one)."""
+    return sum(native.passes(op.code, n) if isinstance(op, ProgramOp) else 1 for op in ops)
 
 
 def _encode(native, sigs, blocks, dtype):

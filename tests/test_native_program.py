@@ -614,6 +614,40 @@ def test_streaming_states_run_the_code_with_fewer_passes(monkeypatch):
     assert not any(_streaming_choice(brickwork, n, monkeypatch))
 
 
+def test_streaming_concrete_programs_run_unfused_when_that_makes_fewer_passes():
+    """A concrete program (fused on the host into blocks) on a state that streams from memory runs
+    gate by gate when that makes fewer passes: layers of rotations between CNOT chains do (the
+    kernels merge them into layer passes and linear steps), a brickwork of two-qubit gates does
+    not. Both give the pure-JAX kernels' state."""
+    from qsim import _simulate
+
+    n = 17
+    w = np.random.default_rng(5).uniform(-1, 1, (2, 2, n))    # concrete angles
+
+    def hea(c):
+        for layer in range(2):
+            for q in range(n):
+                c.ry(q, w[layer, 0, q]).rz(q, w[layer, 1, q])
+            for q in range(n - 1):
+                c.cnot(q, q + 1)
+
+    def brickwork(c):
+        for layer in range(2):
+            for start in (0, 1):
+                for q in range(start, n - 1, 2):
+                    c.rxx(q, q + 1, w[layer, 0, q]).crz(q, q + 1, w[layer, 1, q])
+
+    for build, blocks in ((hea, False), (brickwork, True)):
+        c, ref = qsim.Circuit(n, backend="native"), qsim.Circuit(n, backend="xla")
+        build(c)
+        build(ref)
+        program, _, _ = _simulate._prepared(c)
+        steps = [s for op in program for s in _native.steps.decode(op.code)]
+        widest = max(len(s.targets) + len(s.controls) for s in steps)
+        assert (widest > 2) == blocks, (build.__name__, widest)
+        np.testing.assert_allclose(np.asarray(c.state()), np.asarray(ref.state()), atol=2e-5)
+
+
 def test_backend_choice_is_per_circuit():
     """``Circuit(..., backend="xla")`` lowers to XLA ops only, even after qsim's own jitted
     functions have cached the native version (the backend is part of their static key)."""
