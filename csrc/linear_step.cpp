@@ -104,28 +104,71 @@ LinearMap linear_map(const Gate& g, int n, bool inverse) {
 }
 
 template <class R>
-void linear_gather(const int64_t* table, int n, R* state, R* work) {
-  const int64_t dim = int64_t(1) << n;
+void linear_gather(const int64_t* table, int n, const R* in, R* out, int64_t a0, int64_t a1) {
   const int chunks = (n + 7) / 8;
-  std::memcpy(work, state, size_t(dim) * 2 * sizeof(R));
-  const int64_t lo = dim < 256 ? dim : 256;
-  for (int64_t hi = 0; hi < dim; hi += 256) {
+  const int64_t lo = a1 - a0 < 256 ? a1 - a0 : 256;
+  for (int64_t hi = a0; hi < a1; hi += 256) {
     int64_t base = 0;
     for (int t = 1; t < chunks; ++t) base ^= table[t * 256 + ((hi >> (8 * t)) & 255)];
-    R* out = state + 2 * hi;
+    R* o = out + 2 * hi;
     for (int64_t l = 0; l < lo; ++l) {  // one move of the whole amplitude
-      std::memcpy(out + 2 * l, work + 2 * (base ^ table[l]), 2 * sizeof(R));
+      std::memcpy(o + 2 * l, in + 2 * (base ^ table[l]), 2 * sizeof(R));
     }
   }
 }
 
 template <class R>
 void apply_linear(const LinearMap& m, R* state, R* work) {
-  layer_kernels_for<R>(m.n)->linear(m.table.data(), m.n, state, work);
+  const int64_t dim = int64_t(1) << m.n;
+  std::memcpy(work, state, size_t(dim) * 2 * sizeof(R));
+  layer_kernels_for<R>(m.n)->linear(m.table.data(), m.n, work, state, 0, dim);
 }
 
-template void linear_gather<float>(const int64_t*, int, float*, float*);
-template void linear_gather<double>(const int64_t*, int, double*, double*);
+namespace {
+
+// A linear step on one large state, over the threads: the copy, then the gather,
+// each in slices of the state.
+template <class R>
+struct LinearCall {
+  const IsaKernels<R>* isa;
+  const LinearMap* m;
+  R *state, *work;
+  int64_t slice;  // amplitudes per task
+  bool gather;    // the phase: the copy, then the gather
+};
+
+template <class R>
+void linear_task(void* ctx, int t) {
+  const LinearCall<R>& c = *static_cast<const LinearCall<R>*>(ctx);
+  const int64_t a0 = int64_t(t) * c.slice, a1 = a0 + c.slice;
+  if (c.gather) {
+    c.isa->linear(c.m->table.data(), c.m->n, c.work, c.state, a0, a1);
+  } else {
+    std::memcpy(c.work + 2 * a0, c.state + 2 * a0, size_t(c.slice) * 2 * sizeof(R));
+  }
+}
+
+}  // namespace
+
+template <class R>
+void apply_linear_threaded(const LinearMap& m, R* state, R* work, int ntasks) {
+  const int64_t dim = int64_t(1) << m.n;
+  if (ntasks <= 1 || m.n < kLinearThreadedQubits) {
+    apply_linear(m, state, work);
+    return;
+  }
+  int tasks = 1;  // a power of two: whole slices of 256 amplitudes
+  while (2 * tasks <= ntasks && dim / (2 * tasks) >= 256) tasks *= 2;
+  LinearCall<R> c{layer_kernels_for<R>(m.n), &m, state, work, dim / tasks, false};
+  run_tasks(tasks, &linear_task<R>, &c);
+  c.gather = true;
+  run_tasks(tasks, &linear_task<R>, &c);
+}
+
+template void linear_gather<float>(const int64_t*, int, const float*, float*, int64_t, int64_t);
+template void linear_gather<double>(const int64_t*, int, const double*, double*, int64_t, int64_t);
+template void apply_linear_threaded<float>(const LinearMap&, float*, float*, int);
+template void apply_linear_threaded<double>(const LinearMap&, double*, double*, int);
 template void apply_linear<float>(const LinearMap&, float*, float*);
 template void apply_linear<double>(const LinearMap&, double*, double*);
 

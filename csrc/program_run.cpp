@@ -174,6 +174,10 @@ const char* apply_linear_batch(const Gate& s, R* state, const Shapes& sh, Direct
   const int64_t dim = int64_t(1) << sh.n;
   const ReusedScratch work(kScratchLinear, size_t(2 * dim) * sizeof(R));
   R* w = reinterpret_cast<R*>(work.get());
+  if (sh.batch == 1) {
+    apply_linear_threaded(m, state, w, num_threads() > 1 ? 4 * num_threads() : 1);
+    return nullptr;
+  }
   for (int64_t b = 0; b < sh.batch; ++b) apply_linear(m, state + 2 * b * dim, w);
   return nullptr;
 }

@@ -160,10 +160,10 @@ struct IsaKernels {
   // no conjugation), then g <- tr g, with inv = U^dagger and tr = U^T of each gate.
   void (*layer_vjp)(const LayerPass& p, const R* inv, const R* tr, R* x, R* g, double* out,
                     int64_t t0, int64_t t1);
-  // A linear step (program.h: LinearMap) on one state of 2^n amplitudes:
-  // state[i] <- state[F(i)], F(i) the XOR over the index bytes t of
-  // table[256 t + byte t of i]; work holds a copy of the state.
-  void (*linear)(const int64_t* table, int n, R* state, R* work);
+  // A linear step (program.h: LinearMap) on one state of 2^n amplitudes, out of
+  // place and for the amplitudes i in [a0, a1) (multiples of 256 from n = 8):
+  // out[i] <- in[F(i)], F(i) the XOR over the index bytes t of table[256 t + byte t of i].
+  void (*linear)(const int64_t* table, int n, const R* in, R* out, int64_t a0, int64_t a1);
   // The lanes runner: ops[0, nops) on one tile x (and g) of lanes_width states,
   // coefficients cf, cotangent accumulators ct; work holds a tile.
   int lanes_width;
@@ -178,7 +178,7 @@ const char* build_geometry(Geometry* G, int n, int L, const int64_t* targets, in
 
 // The portable linear kernel (linear_step.cpp), one amplitude at a time.
 template <class R>
-void linear_gather(const int64_t* table, int n, R* state, R* work);
+void linear_gather(const int64_t* table, int n, const R* in, R* out, int64_t a0, int64_t a1);
 
 const IsaKernels<float>* scalar_kernels_f32();
 const IsaKernels<double>* scalar_kernels_f64();

@@ -614,6 +614,41 @@ def test_streaming_states_run_the_code_with_fewer_passes(monkeypatch):
     assert not any(_streaming_choice(brickwork, n, monkeypatch))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_step_on_one_large_state(dtype):
+    """A CNOT network on one state of 17 qubits (the linear step shares its copy and its gather
+    over the threads from there): forward, inverse and the sweep's (x, g_x) against the gates
+    applied one by one in numpy."""
+    rng = np.random.default_rng(17)
+    n = 17
+    gates = [(q, q + 1) for q in range(n - 1)] + [(int(a), int(b)) for a, b in
+                                                  (rng.permutation(n)[:2] for _ in range(5))]
+    code = []
+    for a, b in gates:
+        code += _native.encode_step(_native.PERMUTATION, (b,), (a,), (1, 0))
+    code = tuple(code)
+
+    def network(v, gates):
+        t = v.reshape((2,) * n).copy()
+        for a, b in gates:                           # CNOT(control a, target b)
+            sel = [slice(None)] * n
+            sel[a] = 1
+            sub = t[tuple(sel)]
+            t[tuple(sel)] = np.flip(sub, axis=b - (b > a))
+        return t.reshape(-1)
+
+    x = random_state(rng, n, np.complex128)
+    xs, c = jnp.asarray(x.astype(dtype)), jnp.zeros(1, dtype)
+    fwd, inv = jax.jit(lambda s: (_native.apply_program(s, c, code),
+                                  _native.apply_program(s, c, code, inverse=True)))(xs)
+    assert_close(fwd, network(x, gates), dtype, scale=4)
+    assert_close(inv, network(x, gates[::-1]), dtype, scale=4)
+    g = random_state(rng, n, np.complex128)
+    x_back, g_x, _ = _native.program_adjoint(code, c, fwd, jnp.asarray(g.astype(dtype)))
+    assert_close(x_back, x, dtype, scale=4)
+    assert_close(g_x, network(g, gates[::-1]), dtype, scale=4)     # a permutation: P^T = P^-1
+
+
 def test_streaming_concrete_programs_run_unfused_when_that_makes_fewer_passes():
     """A concrete program (fused on the host into blocks) on a state that streams from memory runs
     gate by gate when that makes fewer passes: layers of rotations between CNOT chains do (the
