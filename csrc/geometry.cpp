@@ -101,8 +101,9 @@ const char* build_layer(Layer* ly, int n, const int64_t* wires, int m) {
   for (int h0 = 0; h0 < nh; h0 += kLayerMaxRowBits) {
     LayerPass& P = ly->pass[ly->passes++];
     P.m = P.qh = std::min(kLayerMaxRowBits, nh - h0);
-    P.c = T - P.qh;
-    P.tiles = int64_t(1) << (n - T);
+    const int Th = n >= kStreamQubits ? kLayerHighTileBits : T;
+    P.c = Th - P.qh;
+    P.tiles = int64_t(1) << (n - Th);
     for (int r = 0; r < P.qh; ++r) {
       const int i = high[h0 + r];
       P.gate[r] = i;

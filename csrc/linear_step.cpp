@@ -153,7 +153,7 @@ void linear_task(void* ctx, int t) {
 template <class R>
 void apply_linear_threaded(const LinearMap& m, R* state, R* work, int ntasks) {
   const int64_t dim = int64_t(1) << m.n;
-  if (ntasks <= 1 || m.n < kLinearThreadedQubits) {
+  if (ntasks <= 1 || m.n < kStreamQubits) {
     apply_linear(m, state, work);
     return;
   }

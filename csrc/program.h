@@ -116,10 +116,9 @@ LinearMap linear_map(const Gate& g, int n, bool inverse);
 // Applies the map to one state in place; work holds 2^n complex.
 template <class R>
 void apply_linear(const LinearMap& m, R* state, R* work);
-// The same shared over at most ntasks tasks of the thread pool, from this many
-// qubits: a state that no longer fits one core's L2 (below, the slices would move the
-// state between the cores' caches: slower than one thread).
-constexpr int kLinearThreadedQubits = 17;
+// The same shared over at most ntasks tasks of the thread pool, from kStreamQubits
+// (below, the state fits one core's L2 and the slices would move it between the
+// cores' caches: slower than one thread).
 template <class R>
 void apply_linear_threaded(const LinearMap& m, R* state, R* work, int ntasks);
 
