@@ -316,13 +316,13 @@ def _native_gate(op, native) -> bool:
 
 def _written_out(op, native, n_qubits) -> bool:
     """Whether a `repeat` joins the surrounding native program, layer after layer (`UNROLL_MAX_LAYERS`)."""
-    return (isinstance(op, RepeatOp) and n_qubits is not None and n_qubits <= UNROLL_MAX_QUBITS
+    return (isinstance(op, RepeatOp) and n_qubits is not None
             and op.n_layers <= UNROLL_MAX_LAYERS and all(_native_gate(b, native) for b in op.body))
 
 
 def _native_plan(program, native, dtype, n_qubits=None):
     """Static: the new program and, per new record, the old indices it covers (a ProgramOp covers
-    a run of gate and fused records, and of short repeats on small states; other records map to
+    a run of gate and fused records, and of short repeats; other records map to
     themselves, repeat bodies converted)."""
     new, groups, run = [], [], []
 
@@ -352,19 +352,21 @@ def _native_params(program, plan, params, dtype):
                  else params[g[0]] for op, g in zip(new, groups))
 
 
-# A `repeat` of at most this many layers on a state of at most `UNROLL_MAX_QUBITS` wires is written
-# out into the surrounding native program: one call instead of a scan of calls, and the layers'
-# one-qubit runs merge across layer boundaries (an angle encoding with the first layer's
-# rotations). The layers' coefficients come from one call vmapped over them and the native
-# program is one call whatever its length, so the traced graph does not grow with the layers.
+# A `repeat` of at most this many layers is written out into the surrounding native program: one
+# call instead of a scan of calls, and the layers' one-qubit runs merge across layer boundaries (an
+# angle encoding with the first layer's rotations). The layers' coefficients come from one call
+# vmapped over them and the native program is one call whatever its length, so the traced graph
+# does not grow with the layers; reverse mode keeps one state for the whole program (the sweep
+# recovers the rest), where a scan of calls keeps one per layer. At every size: an HEA step
+# (L=4, batch 1) at n=20 took 67 ms in backprop and 45 ms in adjoint as a scan, 40 and 41 ms
+# written out.
 UNROLL_MAX_LAYERS = 16
-UNROLL_MAX_QUBITS = 16
 
 
 def to_native(program, params, dtype, backend, n_qubits=None):
     """Runs of gate and fused records become one `ProgramOp` each, whose coefficients are computed
-    here with ordinary (differentiable) JAX ops; repeat bodies too (short repeats on small states,
-    ``n_qubits`` given, join the surrounding run). Unchanged without native kernels."""
+    here with ordinary (differentiable) JAX ops; repeat bodies too (short repeats, when ``n_qubits``
+    is given, join the surrounding run). Unchanged without native kernels."""
     native = backend.programs
     if native is None:
         return program, params
