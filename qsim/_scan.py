@@ -314,10 +314,15 @@ def _native_gate(op, native) -> bool:
     return isinstance(op, (GateOp, FusedOp)) and len(op.wires) - len(getattr(op, "controls", ())) <= native.MAX_TARGETS
 
 
+def written_out(op, native) -> bool:
+    """Whether `to_native` writes `repeat` ``op`` out into the surrounding native program, layer
+    after layer (`UNROLL_MAX_LAYERS`), when the state's size is known."""
+    return (isinstance(op, RepeatOp) and op.n_layers <= UNROLL_MAX_LAYERS
+            and all(_native_gate(b, native) for b in op.body))
+
+
 def _written_out(op, native, n_qubits) -> bool:
-    """Whether a `repeat` joins the surrounding native program, layer after layer (`UNROLL_MAX_LAYERS`)."""
-    return (isinstance(op, RepeatOp) and n_qubits is not None
-            and op.n_layers <= UNROLL_MAX_LAYERS and all(_native_gate(b, native) for b in op.body))
+    return n_qubits is not None and written_out(op, native)
 
 
 def _native_plan(program, native, dtype, n_qubits=None):

@@ -118,7 +118,7 @@ def check_memory(n, dtype, n_states, where, mesh):
 
 def _guard(circ, program, params, k, diff, where):
     traced = not all(is_concrete(x) for x in jax.tree.leaves((params, circ._init)))
-    n_states = _simulate.states_held(program, diff, circ.backend, k) if traced else 2
+    n_states = _simulate.states_held(program, diff, circ.backend, k, written_out=False) if traced else 2
     check_memory(circ.n_qubits, circ.dtype, n_states, where, circ.mesh)
 
 

@@ -27,33 +27,36 @@ from ._validate import check_memory, is_concrete
 DEFAULT_FUSION = {"cpu": 4, "gpu": 4}
 
 
-def _saved_states(program, backend, k) -> int:
+def _saved_states(program, backend, k, written_out=True) -> int:
     """States backprop saves: one per fused op (pure JAX) or per native program (a run of
-    gates), per layer of a `repeat`."""
+    gates, and of the short repeats written out into it when ``written_out``), per layer of
+    any other `repeat`."""
     if backend.programs is None:
         return _fusion.count_passes(program, k)
     saved, in_run = 0, False
     for op in program:
-        if isinstance(op, RepeatOp):
-            saved += op.n_layers * _saved_states(op.body, backend, k)
+        joins = isinstance(op, GateOp) or (written_out and _scan.written_out(op, backend.programs))
+        if isinstance(op, RepeatOp) and not joins:
+            saved += op.n_layers * _saved_states(op.body, backend, k, written_out)
         elif not in_run or isinstance(op, ProgramOp):
             saved += 1
-        in_run = isinstance(op, GateOp)
+        in_run = joins
     return saved
 
 
-def states_held(program, diff, backend, k) -> int:
+def states_held(program, diff, backend, k, written_out=True) -> int:
     """Statevectors a gradient method holds at its peak for ``program``.
 
     The forward pass holds its input and output; the adjoint walk and the parameter-shift
     rule (whose exact parts use it) add a state and a co-state; backprop keeps, in
     addition, the states of `_saved_states` (it is also the default ``diff``, so a deep
     circuit that only runs forwards is budgeted as if differentiated: use ``diff="adjoint"``
-    for memory independent of depth).
+    for memory independent of depth). ``written_out=False``: the executor runs every `repeat`
+    as a scan (a sharded state, whose swaps split the program).
     """
     if diff != "backprop":
         return 4
-    return 2 + _saved_states(program, backend, k)
+    return 2 + _saved_states(program, backend, k, written_out)
 
 
 def _initial(n, dtype, init):

@@ -340,3 +340,22 @@ def test_memory_guard_counts_the_states_backprop_keeps():
     with pytest.raises(qsim.StateTooLargeError, match="Circuit.expectation"):
         jax.make_jaxpr(jax.grad(lambda w: f(w, "backprop")))(w)
     jax.make_jaxpr(jax.grad(lambda w: f(w, "adjoint")))(w)
+
+
+def test_memory_guard_budgets_one_state_for_a_short_repeat_written_out():
+    """On the native kernels a repeat of at most 16 layers is written out into the surrounding
+    call, for which backprop saves one state: 3 states whatever its layers (the state in, the
+    state out, the call's output); a repeat of 40 layers is a scan that saves one per layer."""
+    from qsim import _simulate, backends
+
+    def layer(c, v):
+        c.ry(0, v[0]).cnot(0, 1).rz(1, v[1])
+
+    def held(layers, backend, **kw):
+        c = qsim.Circuit(4).ry(2, 0.3).repeat(layer, jnp.zeros((layers, 2)))
+        program, _ = c.program
+        return _simulate.states_held(program, "backprop", backend, 4, **kw)
+
+    assert held(10, backends.NATIVE) == 3
+    assert held(40, backends.NATIVE) == 2 + 1 + 40
+    assert held(10, backends.NATIVE, written_out=False) == 2 + 1 + 10   # a sharded state
