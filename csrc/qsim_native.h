@@ -75,6 +75,8 @@ constexpr int kLayerHighTileBits = 12;
 // UNFUSE_MAX_QUBITS + 1 in primitives.py).
 constexpr int kStreamQubits = 17;
 constexpr int kLayerMaxRowBits = 7;
+// The most gates one pass holds: one per low bit position, or kLayerMaxRowBits.
+constexpr int kLayerMaxPassGates = kLayerTileBits > kLayerMaxRowBits ? kLayerTileBits : kLayerMaxRowBits;
 constexpr int kLayerMaxPasses = 1 + (kMaxQubits - kLayerTileBits + kLayerMaxRowBits - 1) /
                                         kLayerMaxRowBits;
 

@@ -321,10 +321,6 @@ def written_out(op, native) -> bool:
             and all(_native_gate(b, native) for b in op.body))
 
 
-def _written_out(op, native, n_qubits) -> bool:
-    return n_qubits is not None and written_out(op, native)
-
-
 def _native_plan(program, native, dtype, n_qubits=None):
     """Static: the new program and, per new record, the old indices it covers (a ProgramOp covers
     a run of gate and fused records, and of short repeats; other records map to
@@ -338,7 +334,7 @@ def _native_plan(program, native, dtype, n_qubits=None):
             run.clear()
 
     for i, op in enumerate(program):
-        if _native_gate(op, native) or _written_out(op, native, n_qubits):
+        if _native_gate(op, native) or (n_qubits is not None and written_out(op, native)):
             run.append(i)
             continue
         flush()

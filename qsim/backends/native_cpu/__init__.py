@@ -16,8 +16,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ._loader import available, info, why_unavailable
-from . import merge
-from .primitives import FORWARD, INVERSE, TRANSPOSE, UNFUSE_MAX_QUBITS, _for_size, program, sweep
+from .primitives import FORWARD, INVERSE, TRANSPOSE, passes, program, streams, sweep
 from .steps import (DENSE, DIAGONAL, FUSED_DENSE, FUSED_DIAGONAL, MAX_TARGETS, PERMUTATION,
                     encode_fused, encode_step)
 
@@ -25,18 +24,6 @@ __all__ = ["DENSE", "DIAGONAL", "FUSED_DENSE", "FUSED_DIAGONAL", "MAX_TARGETS", 
            "apply_controlled", "apply_dense", "apply_diagonal", "apply_permutation", "apply_program",
            "available", "encode_fused", "encode_step", "info", "passes", "program_adjoint", "streams",
            "why_unavailable"]
-
-
-def streams(n_qubits: int) -> bool:
-    """Whether an ``n_qubits`` state streams from memory: there a program's time is its passes
-    over the state (`passes`); in cache it is its steps."""
-    return n_qubits > UNFUSE_MAX_QUBITS
-
-
-def passes(code, n_qubits: int) -> int:
-    """The passes over an ``n_qubits`` state that `program` makes running ``code`` (as it runs
-    it: the code it picks for the size, `merge.passes`)."""
-    return merge.passes(_for_size(tuple(code), 1 << n_qubits), n_qubits)
 
 
 def _wires(wires, name: str, fn: str, allow_empty: bool = False) -> tuple[int, ...]:

@@ -204,6 +204,18 @@ def _for_size(code, dim):
     return merged if merge.passes(merged, n) <= merge.passes(code, n) else code
 
 
+def streams(n_qubits: int) -> bool:
+    """Whether an ``n_qubits`` state streams from memory: there a program's time is its passes
+    over the state (`passes`); in cache it is its steps."""
+    return n_qubits > UNFUSE_MAX_QUBITS
+
+
+def passes(code, n_qubits: int) -> int:
+    """The passes over an ``n_qubits`` state that `program` makes running ``code`` (as it runs
+    it: the code `_for_size` picks, counted by `merge.passes`)."""
+    return merge.passes(_for_size(tuple(code), 1 << n_qubits), n_qubits)
+
+
 def program(x, c, code, mode=FORWARD):
     """``U_S ... U_1 x`` (mode 0), ``U_1^dagger ... U_S^dagger x`` (1) or ``U_1^T ... U_S^T x`` (2).
 
