@@ -113,6 +113,7 @@ struct Avx512F64 {
 
 #include "kernels_generic.inc"
 #include "kernels_layer.inc"
+#include "kernels_product.inc"
 #include "kernels_lanes.inc"
 
 // A linear step on complex64 (IsaKernels::linear): an amplitude is 8 bytes, so one
@@ -142,6 +143,8 @@ IsaKernels<typename V::R> with_layers(const IsaKernels<typename V::R>& base) {
   IsaKernels<typename V::R> t = base;
   t.layer = &layer_apply<V>;
   t.layer_vjp = &layer_vjp<V>;
+  t.product = &product_rows<V>;
+  t.product_vjp = &product_vjp_rows<V>;
   return t;
 }
 

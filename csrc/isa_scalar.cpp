@@ -44,6 +44,7 @@ struct ScalarV {
 #include "kernels_generic.inc"
 #include "kernels_apply.inc"
 #include "kernels_layer.inc"
+#include "kernels_product.inc"
 #include "kernels_lanes.inc"
 #include "kernels_vjp.inc"
 

@@ -189,6 +189,28 @@ void layer_sweep_mats(const Program& p, size_t first, size_t size, const R* row,
 template <class R>
 void layer_ct(const Step& s, const R* row, const double* sums, R* ct_row);
 
+// ------------------------------------------ product layers (product_layer.cpp) ------
+// A layer on all n wires whose members all have a zero second column (the executor's
+// projector |0><0| on every wire merged into each wire's first gates) maps any state
+// x to x[0] times the product of the members' first columns.
+// Whether the `size` members' matrices m (8 reals each: U, or U^T when transposed) on
+// `wires` make one; if so f[4 q ..] holds (u00, u10) of the member on bit q = n-1-wire.
+template <class R>
+bool product_factors(const R* m, bool transposed, const int64_t* wires, size_t size, int n,
+                     double* f);
+// The layer's forward on one state: state <- state[0] times the product.
+template <class R>
+void product_apply(const IsaKernels<R>* isa, int n, const double* f, R* state, bool threaded);
+// Its sweep on one state, from the layer's output x and cotangent g: x <- x0 |0...0>
+// (the input recovered), g <- its cotangent, and v[4 q + 2 a ..] = sum over the
+// other bits of g[i with bit q = a] times x0 and every other bit's factor (the sums
+// of the member on bit q are (v[a], 0) in row a). threaded: rows over the pool.
+template <class R>
+void product_sweep(const IsaKernels<R>* isa, int n, const double* f, R* x, R* g, double* v,
+                   bool threaded);
+// The layer members' 2x2 sums (8 doubles each, as layer_ct takes them) from v.
+void product_sums(const double* v, const int64_t* wires, size_t size, int n, double* sums);
+
 // ------------------------------------------------------ the runner (program_run.cpp) ------
 struct Shapes {
   int64_t batch, cb, total;  // states, coefficient rows (1 or batch), coefficients per row

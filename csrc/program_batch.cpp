@@ -77,6 +77,7 @@ template <class R>
 struct LayerPlan {
   std::unique_ptr<Layer> ly;
   size_t first, size;
+  std::vector<int64_t> wires;
   std::vector<R> mats, tr;  // forward: mats in the call's direction; sweep: inv, tr
   // States with their own coefficients: the (offset, reals) spans of the row that
   // the matrices are made from, and where a task keeps the last state's matrices.
@@ -194,9 +195,9 @@ const char* plan_layer(const Program& p, const Step& s, Call<R>* c, StepPlan* sp
   lp.first = s.layer_first;
   lp.size = s.layer_size;
   lp.ly = std::make_unique<Layer>();
-  std::vector<int64_t> wires(lp.size);
-  layer_wires(p, lp.first, lp.size, wires.data());
-  if (const char* e = build_layer(lp.ly.get(), c->sh.n, wires.data(), int(lp.size))) return e;
+  lp.wires.resize(lp.size);
+  layer_wires(p, lp.first, lp.size, lp.wires.data());
+  if (const char* e = build_layer(lp.ly.get(), c->sh.n, lp.wires.data(), int(lp.size))) return e;
   const int64_t reals = 8 * int64_t(lp.size);
   c->layer_reals = std::max(c->layer_reals, reals);
   if (c->sh.cb > 1) {
@@ -381,6 +382,22 @@ void run_layer(const Call<R>& c, const LayerPlan<R>& lp, const R* row, const Scr
     tr = cache + reals;
   }
   const Layer& ly = *lp.ly;
+  double f[4 * kMaxQubits];
+  if ((g != nullptr || c.dir == Direction::kForward) &&
+      product_factors(g ? tr : mats, g != nullptr, lp.wires.data(), lp.size, c.sh.n, f)) {
+    if (g == nullptr) {
+      product_apply(c.lisa, c.sh.n, f, x, false);
+      return;
+    }
+    double v[4 * kMaxQubits];
+    product_sweep(c.lisa, c.sh.n, f, x, g, v, false);
+    if (!c.want_ct) return;
+    product_sums(v, lp.wires.data(), lp.size, c.sh.n, s.lsums);
+    for (size_t k = 0; k < lp.size; ++k) {
+      layer_ct(c.program->steps[lp.first + k], row, s.lsums + 8 * k, ct_row);
+    }
+    return;
+  }
   if (g == nullptr) {
     for (int i = 0; i < ly.passes; ++i) c.lisa->layer(ly.pass[i], mats, x, 0, ly.pass[i].tiles);
     return;

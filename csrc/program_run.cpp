@@ -280,6 +280,24 @@ const char* apply_layer(const Program& p, size_t first, size_t size, R* x, R* g,
     c.tr = sweep ? tr.data() + r * per_row : nullptr;
     c.x = x + b * dim2;
     c.g = sweep ? g + b * dim2 : nullptr;
+    double f[4 * kMaxQubits];
+    if ((sweep || dir == Direction::kForward) &&
+        product_factors(sweep ? c.tr : c.mats, sweep, wires.data(), size, sh.n, f)) {
+      if (!sweep) {
+        product_apply(c.isa, sh.n, f, c.x, true);
+        continue;
+      }
+      double v[4 * kMaxQubits];
+      product_sweep(c.isa, sh.n, f, c.x, c.g, v, true);
+      if (ct == nullptr) continue;
+      std::vector<double> member(8 * size);
+      product_sums(v, wires.data(), size, sh.n, member.data());
+      for (size_t k = 0; k < size; ++k) {
+        layer_ct(p.steps[first + k], coefs + 2 * r * sh.total, member.data() + 8 * k,
+                 ct + 2 * b * sh.total);
+      }
+      continue;
+    }
     for (int i = 0; i < ly->passes; ++i) {
       const LayerPass& P = ly->pass[sweep ? ly->passes - 1 - i : i];
       c.pass = &P;

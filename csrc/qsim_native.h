@@ -169,6 +169,13 @@ struct IsaKernels {
   // no conjugation), then g <- tr g, with inv = U^dagger and tr = U^T of each gate.
   void (*layer_vjp)(const LayerPass& p, const R* inv, const R* tr, R* x, R* g, double* out,
                     int64_t t0, int64_t t1);
+  // A product state held as an outer product (kernels_product.inc): state[h 2^l + j]
+  // = phi[h] plo[j] for the rows h in [h0, h1); rows of 2^l >= 2^L amplitudes.
+  void (*product)(int l, const R* plo, const R* phi, R* state, int64_t h0, int64_t h1);
+  // Its sweep's contractions over the rows [h0, h1): A[h] = sum_j g[h, j] plo[j]
+  // (written), B[j] += sum_h g[h, j] phi[h], x0 += sum x[h, j] conj(phi[h] plo[j]).
+  void (*product_vjp)(int l, const R* plo, const R* phi, const R* x, const R* g, int64_t h0,
+                      int64_t h1, double* A, R* B, double* x0);
   // A linear step (program.h: LinearMap) on one state of 2^n amplitudes, out of
   // place and for the amplitudes i in [a0, a1) (multiples of 256 from n = 8):
   // out[i] <- in[F(i)], F(i) the XOR over the index bytes t of table[256 t + byte t of i].

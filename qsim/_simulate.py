@@ -20,6 +20,7 @@ from . import _adjoint, _fusion, _host, _scan, _shift
 from ._executor import run_program
 from ._ir import GateOp, LayerFn, ProgramOp, RepeatOp
 from ._observables import combine_words, pauli_expectations
+from ._product_start import with_projector
 from ._validate import check_memory, is_concrete
 
 # default fusion width per backend name, else per platform (chosen by measurement, see
@@ -67,6 +68,8 @@ def _initial(n, dtype, init):
 
 def _state(program, params, init, n, dtype, diff, fuse_k, backend):
     state = _initial(n, dtype, init)
+    if init is None:
+        program, params = with_projector(program, params, backend, n)
     program, params = _fusion.fuse(program, params, fuse_k)
     program, params = _scan.to_native(program, params, state.dtype, backend, n)
     if diff == "adjoint":

@@ -571,7 +571,7 @@ def _streaming_choice(build, n, monkeypatch):
     def watch(code, dim):
         out = real(code, dim)
         merged = merge.plan(_native.steps.unfuse(code)) or _native.steps.unfuse(code)
-        chosen.append(out == merged and out != code)
+        chosen.append(out == merged)   # (the derivatives' programs pass the merged code again)
         return out
 
     monkeypatch.setattr(primitives, "_for_size", watch)

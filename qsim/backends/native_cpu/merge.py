@@ -80,10 +80,28 @@ LINEAR_MIN_STEPS = 3
 
 
 @functools.lru_cache(maxsize=1024)
+def _leading_first(steps) -> list:
+    """``steps`` with every wire's leading one-qubit steps (those before any other step on the
+    wire) moved to the front, in order: they commute with everything before them. Circuits
+    mostly begin with a one-qubit gate on every wire, but a program fused into blocks and
+    unfused again interleaves them with the first entanglers; in front they make one layer
+    on every wire, which a state starting in |0...0> runs as a product layer (program.h)."""
+    front, rest, closed = [], [], set()
+    for s in steps:
+        wires = set(s.targets) | set(s.controls)
+        if _one_qubit(s) and not wires & closed:
+            front.append(s)
+        else:
+            rest.append(s)
+            closed |= wires
+    return front + rest
+
+
 def plan(code) -> tuple[int, ...] | None:
     """The merged program of ``code`` (read with the same coefficients); None when nothing
     merges (the program is run as it is)."""
-    steps = decode(code)
+    steps = _leading_first(decode(code))
+    leading = True                      # before the first step that is not a one-qubit step
     pending: dict[int, list] = {}       # one-qubit runs, per wire; never on a wire of `lin`
     lin: list = []                      # the open run of CNOTs and SWAPs
     lin_wires: set = set()
@@ -109,7 +127,11 @@ def plan(code) -> tuple[int, ...] | None:
             if s.targets[0] in lin_wires:
                 close()
             pending.setdefault(s.targets[0], []).append(s)
-        elif _linear(s):
+            continue
+        if leading:                 # every wire's leading run, whole: one layer
+            flush(sorted(pending))
+            leading = False
+        if _linear(s):
             flush(wires)            # these one-qubit runs commute with the open linear run
             lin.append(s)
             lin_wires.update(wires)
