@@ -64,7 +64,7 @@ const char* build_geometry(Geometry* G, int n, int L, const int64_t* targets, in
   return nullptr;
 }
 
-const char* build_layer(Layer* ly, int n, const int64_t* wires, int m) {
+const char* build_layer(Layer* ly, int n, const int64_t* wires, int m, int amp_bytes) {
   if (n < 1 || n > kMaxQubits) return "qsim native: the state size must be 2**n with n <= 62";
   if (m < 1 || m > n) return "qsim native: a layer needs 1 to n gates";
   uint64_t used = 0;
@@ -76,7 +76,8 @@ const char* build_layer(Layer* ly, int n, const int64_t* wires, int m) {
   ly->n = n;
   ly->m = m;
   ly->passes = 0;
-  const int T = std::min(n, kLayerTileBits);
+  const bool whole = n <= kLayerWholeTileBits && (int64_t(amp_bytes) << n) <= kLayerWholeTileBytes;
+  const int T = whole ? n : std::min(n, kLayerTileBits);
   int high[kMaxQubits], nh = 0;  // gates on positions >= T, by position
   LayerPass* low = nullptr;
   for (int i = 0; i < m; ++i) {

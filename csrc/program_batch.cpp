@@ -197,7 +197,7 @@ const char* plan_layer(const Program& p, const Step& s, Call<R>* c, StepPlan* sp
   lp.ly = std::make_unique<Layer>();
   lp.wires.resize(lp.size);
   layer_wires(p, lp.first, lp.size, lp.wires.data());
-  if (const char* e = build_layer(lp.ly.get(), c->sh.n, lp.wires.data(), int(lp.size))) return e;
+  if (const char* e = build_layer(lp.ly.get(), c->sh.n, lp.wires.data(), int(lp.size), int(2 * sizeof(R)))) return e;
   const int64_t reals = 8 * int64_t(lp.size);
   c->layer_reals = std::max(c->layer_reals, reals);
   if (c->sh.cb > 1) {

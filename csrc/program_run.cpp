@@ -256,7 +256,7 @@ const char* apply_layer(const Program& p, size_t first, size_t size, R* x, R* g,
   std::vector<int64_t> wires(size);
   layer_wires(p, first, size, wires.data());
   auto ly = std::make_unique<Layer>();
-  if (const char* e = build_layer(ly.get(), sh.n, wires.data(), int(size))) return e;
+  if (const char* e = build_layer(ly.get(), sh.n, wires.data(), int(size), int(2 * sizeof(R)))) return e;
   const bool sweep = g != nullptr;
   const int64_t rows = sh.cb, per_row = 8 * int64_t(size);
   std::vector<R> mats(size_t(rows * per_row)), tr(sweep ? mats.size() : 0);

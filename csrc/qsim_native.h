@@ -69,14 +69,20 @@ struct Geometry {
 // On a state that streams from memory (from kStreamQubits) the high passes' tiles
 // are 2^kLayerHighTileBits amplitudes (in L2): rows of 32 complex64 instead of one
 // cache line each, which the prefetchers follow (5-10% on the HEA step at n = 17-20).
+// A state of at most kLayerWholeTileBytes is one tile: every gate of the layer in
+// one pass (n = 11-12 in complex64, single-thread harness: apply 1.95-2.14 -> 1.73-1.88,
+// sweep 6.6-7.0 -> 5.9-6.5 ns per gate per 16 amplitudes). Larger tiles than
+// 2^kLayerTileBits are slower where they do not save a pass (n = 13-16).
 constexpr int kLayerTileBits = 10;
 constexpr int kLayerHighTileBits = 12;
+constexpr int64_t kLayerWholeTileBytes = int64_t(32) << 10;
+constexpr int kLayerWholeTileBits = 12;  // complex64 at kLayerWholeTileBytes
 // States from this many qubits no longer fit one core's L2: they stream (the
 // UNFUSE_MAX_QUBITS + 1 in primitives.py).
 constexpr int kStreamQubits = 17;
 constexpr int kLayerMaxRowBits = 7;
 // The most gates one pass holds: one per low bit position, or kLayerMaxRowBits.
-constexpr int kLayerMaxPassGates = kLayerTileBits > kLayerMaxRowBits ? kLayerTileBits : kLayerMaxRowBits;
+constexpr int kLayerMaxPassGates = kLayerWholeTileBits > kLayerMaxRowBits ? kLayerWholeTileBits : kLayerMaxRowBits;
 constexpr int kLayerMaxPasses = 1 + (kMaxQubits - kLayerTileBits + kLayerMaxRowBits - 1) /
                                         kLayerMaxRowBits;
 
@@ -97,8 +103,8 @@ struct Layer {
 };
 
 // Splits the layer of the m one-qubit gates on `wires` into passes for n-qubit
-// states; nullptr or a static message naming the bad argument.
-const char* build_layer(Layer* ly, int n, const int64_t* wires, int m);
+// states of amp_bytes per amplitude; nullptr or a static message naming the bad argument.
+const char* build_layer(Layer* ly, int n, const int64_t* wires, int m, int amp_bytes = 8);
 
 // What a prepared gate does (IsaKernels::prepare, PreparedGate).
 enum Op : int {

@@ -161,8 +161,10 @@ def plan(code) -> tuple[int, ...] | None:
 
 
 # csrc/qsim_native.h: a layer runs one pass over the tiles of its gates on the low
-# LAYER_TILE_BITS bit positions, and one per LAYER_MAX_ROW_BITS gates above them.
+# LAYER_TILE_BITS bit positions, and one per LAYER_MAX_ROW_BITS gates above them; a complex64
+# state of up to LAYER_WHOLE_TILE_BITS qubits is one tile (one pass).
 LAYER_TILE_BITS = 10
+LAYER_WHOLE_TILE_BITS = 12
 LAYER_MAX_ROW_BITS = 7
 
 
@@ -184,7 +186,8 @@ def passes(code, n: int) -> int:
     def close():
         if len(layer) == 1:
             return 1
-        high = sum(1 for w in layer if n - 1 - w >= LAYER_TILE_BITS)
+        tile = n if n <= LAYER_WHOLE_TILE_BITS else LAYER_TILE_BITS
+        high = sum(1 for w in layer if n - 1 - w >= tile)
         return (len(layer) > high) + -(-high // LAYER_MAX_ROW_BITS)
 
     for s in decode(code):
