@@ -112,7 +112,7 @@ template <class R>
 struct Work {
   int n = 0, l = 0, h = 0;
   std::vector<Pair> F, out;
-  std::vector<Cd> lo, hi, Bc;
+  std::vector<Cd> lo, hi, Ac, Bc;  // Ac, Bc: the sweep's A and B summed, in double
   std::vector<R> plo, phi, B;
   std::vector<double> A, x0s;
   CdScratch scratch;
@@ -245,12 +245,12 @@ void product_sweep(const IsaKernels<R>* isa, int n, const double* f, R* x, R* g,
     const R* b = w.B.data() + t * row;
     for (size_t j = 0; j < w.Bc.size(); ++j) w.Bc[j] += Cd(b[2 * j], b[2 * j + 1]);
   }
-  w.hi.resize(size_t(rows));  // A as complex numbers (hi is not needed any more)
-  for (int64_t hh = 0; hh < rows; ++hh) w.hi[size_t(hh)] = Cd(w.A[size_t(2 * hh)], w.A[size_t(2 * hh + 1)]);
+  w.Ac.resize(size_t(rows));
+  for (int64_t hh = 0; hh < rows; ++hh) w.Ac[size_t(hh)] = Cd(w.A[size_t(2 * hh)], w.A[size_t(2 * hh + 1)]);
   w.scratch.buf.resize(std::max(w.scratch.buf.size(), std::max(loo_need(w.l), loo_need(w.h))));
   w.scratch.used = 0;
   leave_one_out(w.Bc.data(), w.F.data(), w.l, w.out.data(), &w.scratch);
-  leave_one_out(w.hi.data(), w.F.data() + w.l, w.h, w.out.data() + w.l, &w.scratch);
+  leave_one_out(w.Ac.data(), w.F.data() + w.l, w.h, w.out.data() + w.l, &w.scratch);
   // The input was x0 |0...0> and its cotangent is s |0...0>, s the full contraction.
   const Cd s = mul(w.out[0][0], w.F[0][0]) + mul(w.out[0][1], w.F[0][1]);
   for (int q = 0; q < n; ++q) {

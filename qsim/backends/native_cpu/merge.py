@@ -79,7 +79,6 @@ def _linear_record(run) -> tuple[int, ...]:
 LINEAR_MIN_STEPS = 3
 
 
-@functools.lru_cache(maxsize=1024)
 def _leading_first(steps) -> list:
     """``steps`` with every wire's leading one-qubit steps (those before any other step on the
     wire) moved to the front, in order: they commute with everything before them. Circuits
@@ -97,6 +96,7 @@ def _leading_first(steps) -> list:
     return front + rest
 
 
+@functools.lru_cache(maxsize=1024)
 def plan(code) -> tuple[int, ...] | None:
     """The merged program of ``code`` (read with the same coefficients); None when nothing
     merges (the program is run as it is)."""
