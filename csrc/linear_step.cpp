@@ -132,7 +132,8 @@ template <class R>
 struct LinearCall {
   const IsaKernels<R>* isa;
   const LinearMap* m;
-  R *state, *work;
+  R* state;        // the copy's source, the gather's destination
+  const R* work;   // the copy's destination (then not const), the gather's source
   int64_t slice;  // amplitudes per task
   bool gather;    // the phase: the copy, then the gather
 };
@@ -144,24 +145,48 @@ void linear_task(void* ctx, int t) {
   if (c.gather) {
     c.isa->linear(c.m->table.data(), c.m->n, c.work, c.state, a0, a1);
   } else {
-    std::memcpy(c.work + 2 * a0, c.state + 2 * a0, size_t(c.slice) * 2 * sizeof(R));
+    std::memcpy(const_cast<R*>(c.work) + 2 * a0, c.state + 2 * a0, size_t(c.slice) * 2 * sizeof(R));
   }
+}
+
+}  // namespace
+
+namespace {
+
+// Tasks for a state of 2^n amplitudes over at most ntasks: a power of two, whole
+// slices of 256 amplitudes; 1 below kStreamQubits (see program.h).
+int linear_tasks(int n, int ntasks) {
+  if (n < kStreamQubits) return 1;
+  const int64_t dim = int64_t(1) << n;
+  int tasks = 1;
+  while (2 * tasks <= ntasks && dim / (2 * tasks) >= 256) tasks *= 2;
+  return tasks;
 }
 
 }  // namespace
 
 template <class R>
 void apply_linear_threaded(const LinearMap& m, R* state, R* work, int ntasks) {
-  const int64_t dim = int64_t(1) << m.n;
-  if (ntasks <= 1 || m.n < kStreamQubits) {
+  const int tasks = linear_tasks(m.n, ntasks);
+  if (tasks <= 1) {
     apply_linear(m, state, work);
     return;
   }
-  int tasks = 1;  // a power of two: whole slices of 256 amplitudes
-  while (2 * tasks <= ntasks && dim / (2 * tasks) >= 256) tasks *= 2;
-  LinearCall<R> c{layer_kernels_for<R>(m.n), &m, state, work, dim / tasks, false};
+  LinearCall<R> c{layer_kernels_for<R>(m.n), &m, state, work, (int64_t(1) << m.n) / tasks, false};
   run_tasks(tasks, &linear_task<R>, &c);
   c.gather = true;
+  run_tasks(tasks, &linear_task<R>, &c);
+}
+
+template <class R>
+void gather_linear_threaded(const LinearMap& m, const R* in, R* out, int ntasks) {
+  const int tasks = linear_tasks(m.n, ntasks);
+  const int64_t dim = int64_t(1) << m.n;
+  if (tasks <= 1) {
+    layer_kernels_for<R>(m.n)->linear(m.table.data(), m.n, in, out, 0, dim);
+    return;
+  }
+  LinearCall<R> c{layer_kernels_for<R>(m.n), &m, out, in, dim / tasks, true};
   run_tasks(tasks, &linear_task<R>, &c);
 }
 
@@ -169,6 +194,8 @@ template void linear_gather<float>(const int64_t*, int, const float*, float*, in
 template void linear_gather<double>(const int64_t*, int, const double*, double*, int64_t, int64_t);
 template void apply_linear_threaded<float>(const LinearMap&, float*, float*, int);
 template void apply_linear_threaded<double>(const LinearMap&, double*, double*, int);
+template void gather_linear_threaded<float>(const LinearMap&, const float*, float*, int);
+template void gather_linear_threaded<double>(const LinearMap&, const double*, double*, int);
 template void apply_linear<float>(const LinearMap&, float*, float*);
 template void apply_linear<double>(const LinearMap&, double*, double*);
 

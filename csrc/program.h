@@ -121,6 +121,9 @@ void apply_linear(const LinearMap& m, R* state, R* work);
 // cores' caches: slower than one thread).
 template <class R>
 void apply_linear_threaded(const LinearMap& m, R* state, R* work, int ntasks);
+// out <- the map applied to in (one state, 2^n complex each), over the threads the same way.
+template <class R>
+void gather_linear_threaded(const LinearMap& m, const R* in, R* out, int ntasks);
 
 // ------------------------------------------------- fused blocks (fused_block.cpp) ------
 using C = std::complex<double>;
@@ -161,7 +164,9 @@ const char* guarded(F&& f) {
 // be live at once): a fresh allocation per call costs its page faults and zeroing
 // every time, a sizeable share of a small state's call. Larger ones are allocated.
 constexpr size_t kReuseBytes = size_t(64) << 20;
-enum ScratchSlot : int { kScratchLinear = 0, kScratchTasks = 1, kScratchSlots = 2 };
+enum ScratchSlot : int {
+  kScratchLinear = 0, kScratchTasks = 1, kScratchLinearG = 2, kScratchSlots = 3
+};
 class ReusedScratch {
  public:
   ReusedScratch(int slot, size_t bytes);

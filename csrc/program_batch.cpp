@@ -9,6 +9,7 @@
 // per task.
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <cstdint>
 #include <memory>
 #include <new>
@@ -106,6 +107,9 @@ struct Call {
   // A task's scratch (see carve): the per-state prepared gates, the kernels' work
   // space, two coefficient blocks and the VJP's sums.
   size_t per_state_bytes = 0, work_bytes = 0;
+  // Linear steps gather into a second buffer per state (two in the sweep: x's and g's)
+  // and the state carries on from there: no copy of the state before each gather.
+  size_t alt_bytes = 0;
   int64_t block_reals = 0;
   int64_t per_task = 0;       // states per task
   char* base = nullptr;
@@ -153,7 +157,7 @@ const char* plan_step(const Step& s, Direction dir, Call<R>* c, StepPlan* sp,
     sp->lin[1] = linear_map(g, c->sh.n, true);
     sp->ops[0] = {kOpLinear, c->sweep ? Direction::kInverse : dir, false, 0};
     sp->ops[1] = {c->sweep ? kOpLinear : -1, Direction::kTranspose, false, 0};
-    c->work_bytes = std::max(c->work_bytes, round_up(sizeof(R) << (c->sh.n + 1)));
+    c->alt_bytes = round_up(sizeof(R) << (c->sh.n + 1)) * (c->sweep ? 2 : 1);
     return nullptr;
   }
   if (const char* e = build_geometry(&sp->G, c->sh.n, c->isa->log_lanes, g.targets, int(g.k),
@@ -278,13 +282,14 @@ struct Scratch {
   R* lcache;        // every layer's matrices for the last state (layer_cache_reals)
   const R** lrow;   // and that state's coefficient row, per layer (nullptr: none yet)
   double* lsums;    // a layer sweep's sums (layer_reals)
+  R* alt[2];        // the linear steps' second buffers: x's, g's
 };
 
 template <class R>
 size_t scratch_bytes(const Call<R>& c) {
   const size_t b = size_t(c.block_reals);
   const size_t l = size_t(c.layer_reals);
-  return c.per_state_bytes + c.work_bytes + round_up(2 * b * sizeof(R)) +
+  return c.per_state_bytes + c.work_bytes + c.alt_bytes + round_up(2 * b * sizeof(R)) +
          round_up(b * sizeof(double)) + round_up(b / 2 * sizeof(C)) +
          round_up(size_t(c.layer_cache_reals) * sizeof(R)) +
          round_up(c.layers.size() * sizeof(const R*)) + round_up(l * sizeof(double));
@@ -311,6 +316,9 @@ Scratch<R> carve(const Call<R>& c, int task) {
   s.lrow = reinterpret_cast<const R**>(p);
   p += round_up(c.layers.size() * sizeof(const R*));
   s.lsums = reinterpret_cast<double*>(p);
+  p += round_up(size_t(c.layer_reals) * sizeof(double));
+  s.alt[0] = reinterpret_cast<R*>(p);
+  s.alt[1] = reinterpret_cast<R*>(p + c.alt_bytes / 2);
   return s;
 }
 
@@ -320,10 +328,6 @@ template <class R>
 void apply(const Call<R>& c, const StepPlan& sp, int i, const R* row, const Scratch<R>& s,
            bool fresh, R* state, const R* x, double* out) {
   const OpPlan& o = sp.ops[i];
-  if (o.op == kOpLinear) {
-    apply_linear(sp.lin[o.dir == Direction::kForward ? 0 : 1], state, static_cast<R*>(s.work));
-    return;
-  }
   const void* prep = s.preps + o.at;
   if (o.per_state) {
     prepare(c, sp, o, row, s.block, s.tmp, s.preps + o.at, fresh);
@@ -412,28 +416,52 @@ void run_layer(const Call<R>& c, const LayerPlan<R>& lp, const R* row, const Scr
   }
 }
 
+// Operation i of linear step sp: gathers *state into *alt and swaps the two.
+template <class R>
+void relink(const Call<R>& c, const StepPlan& sp, int i, R** state, R** alt) {
+  const LinearMap& m = sp.lin[sp.ops[i].dir == Direction::kForward ? 0 : 1];
+  c.lisa->linear(m.table.data(), m.n, *state, *alt, 0, int64_t(1) << m.n);
+  std::swap(*state, *alt);
+}
+
+// Where a state ended up after the linear steps, copied home.
+template <class R>
+void settle(const Call<R>& c, R* home, const R* at) {
+  if (at != home) std::memcpy(home, at, sizeof(R) << (c.sh.n + 1));
+}
+
 // The whole program on state b (fresh: the task's first).
 template <class R>
 void run_state(const Call<R>& c, int64_t b, const Scratch<R>& s, bool fresh) {
   const R* row = c.coefs + 2 * (c.sh.cb > 1 ? b : 0) * c.sh.total;
-  R* x = c.x + (b << (c.sh.n + 1));
+  R* const x_home = c.x + (b << (c.sh.n + 1));
+  R *x = x_home, *x_alt = s.alt[0];
   const R* none = nullptr;  // the forward input: the VJPs' only
   if (!c.sweep) {
     for (const StepPlan& sp : c.steps) {
       if (sp.layer >= 0) {
         run_layer<R>(c, c.layers[size_t(sp.layer)], row, s, x, nullptr, nullptr);
-        continue;
+      } else if (sp.ops[0].op == kOpLinear) {
+        relink(c, sp, 0, &x, &x_alt);
+      } else {
+        apply(c, sp, 0, row, s, fresh, x, none, nullptr);
       }
-      apply(c, sp, 0, row, s, fresh, x, none, nullptr);
     }
+    settle(c, x_home, x);
     return;
   }
-  R* g = c.g + (b << (c.sh.n + 1));
+  R* const g_home = c.g + (b << (c.sh.n + 1));
+  R *g = g_home, *g_alt = s.alt[1];
   R* ct_row = c.ct + 2 * b * c.sh.total;
   std::fill(ct_row, ct_row + 2 * c.sh.total, R(0));
   for (const StepPlan& sp : c.steps) {
     if (sp.layer >= 0) {
       run_layer(c, c.layers[size_t(sp.layer)], row, s, x, g, ct_row);
+      continue;
+    }
+    if (sp.ops[0].op == kOpLinear) {
+      relink(c, sp, 0, &x, &x_alt);
+      relink(c, sp, 1, &g, &g_alt);
       continue;
     }
     apply(c, sp, 0, row, s, fresh, x, none, nullptr);
@@ -443,6 +471,8 @@ void run_state(const Call<R>& c, int64_t b, const Scratch<R>& s, bool fresh) {
     apply(c, sp, 1, row, s, fresh, g, x, s.out);
     if (vjp) add_ct(sp, row, s, ct_row);
   }
+  settle(c, x_home, x);
+  settle(c, g_home, g);
 }
 
 template <class R>

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "program.h"
@@ -182,6 +185,54 @@ const char* apply_linear_batch(const Gate& s, R* state, const Shapes& sh, Direct
   return nullptr;
 }
 
+// The linear steps of one run: each gathers the states into a second buffer and the
+// run carries on from there (no copy of the states before every gather), where the
+// batch of states fits kReuseBytes; else each copies and gathers in place.
+template <class R>
+class Relink {
+ public:
+  Relink(const Program& p, R* home, const Shapes& sh, int slot)
+      : home_(home), cur_(home), sh_(sh), bytes_(size_t(sh.batch) * (sizeof(R) << (sh.n + 1))) {
+    bool any = false;
+    for (const Step& s : p.steps) any = any || s.kind == kLinear;
+    if (any && bytes_ <= kReuseBytes) {
+      buf_.emplace(slot, bytes_);
+      alt_ = reinterpret_cast<R*>(buf_->get());
+    }
+  }
+  Relink(const Relink&) = delete;
+  Relink& operator=(const Relink&) = delete;
+
+  // Where the states are now.
+  R* state() const { return cur_; }
+
+  const char* linear(const Gate& s, Direction dir) {
+    if (alt_ == nullptr) return apply_linear_batch(s, cur_, sh_, dir);
+    if (const char* e = check_linear(s, sh_.n)) return e;
+    const LinearMap m = linear_map(s, sh_.n, dir != Direction::kForward);
+    const int64_t dim = int64_t(1) << sh_.n;
+    const int ntasks = sh_.batch == 1 && num_threads() > 1 ? 4 * num_threads() : 1;
+    for (int64_t b = 0; b < sh_.batch; ++b) {
+      gather_linear_threaded(m, cur_ + 2 * b * dim, alt_ + 2 * b * dim, ntasks);
+    }
+    std::swap(cur_, alt_);
+    return nullptr;
+  }
+
+  // The states back where the caller gave them.
+  void settle() {
+    if (cur_ != home_) std::memcpy(home_, cur_, bytes_);
+    alt_ = cur_;
+    cur_ = home_;
+  }
+
+ private:
+  std::optional<ReusedScratch> buf_;
+  R *home_, *cur_, *alt_ = nullptr;
+  Shapes sh_;
+  size_t bytes_;
+};
+
 // One plain gate on `batch` states.
 template <class R>
 const char* apply_plain(const Gate& s, R* state, const R* coefs, const Shapes& sh, Direction dir,
@@ -330,31 +381,36 @@ const char* run_program(const Program& p, R* state, const R* coefs, const Shapes
   if (lanes_runner_takes(sh)) return run_lanes(p, state, coefs, sh, dir);
   if (batch_runner_takes(sh)) return run_batch(p, state, coefs, sh, dir);
   std::vector<R> buf;
+  Relink<R> x(p, state, sh, kScratchLinear);
   const size_t ns = p.steps.size();
   for (size_t j = 0; j < ns;) {
     const size_t i = dir == Direction::kForward ? j : ns - 1 - j;
     const Step& s = p.steps[i];
+    const char* e = nullptr;
     if (s.layer_size > 0) {
-      const char* e = apply_layer<R>(p, s.layer_first, s.layer_size, state, nullptr, nullptr,
-                                     coefs, sh, dir);
-      if (e) return e;
+      e = apply_layer<R>(p, s.layer_first, s.layer_size, x.state(), nullptr, nullptr, coefs, sh,
+                         dir);
       j += s.layer_size;
-      continue;
+    } else {
+      e = s.kind == kLinear ? x.linear(s, dir) : apply_step(s, x.state(), coefs, sh, dir, &buf);
+      ++j;
     }
-    if (const char* e = apply_step(s, state, coefs, sh, dir, &buf)) return e;
-    ++j;
+    if (e) return e;
   }
+  x.settle();
   return nullptr;
 }
 
 template <class R>
-const char* run_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct, const Shapes& sh,
+const char* run_adjoint(const Program& p, R* x0, R* g0, const R* coefs, R* ct, const Shapes& sh,
                         bool want_ct) {
-  if (lanes_runner_takes(sh)) return run_lanes_adjoint(p, x, g, coefs, ct, sh, want_ct);
-  if (batch_runner_takes(sh)) return run_batch_adjoint(p, x, g, coefs, ct, sh, want_ct);
+  if (lanes_runner_takes(sh)) return run_lanes_adjoint(p, x0, g0, coefs, ct, sh, want_ct);
+  if (batch_runner_takes(sh)) return run_batch_adjoint(p, x0, g0, coefs, ct, sh, want_ct);
   std::vector<R> buf, tmp, rows;
+  Relink<R> xr(p, x0, sh, kScratchLinear), gr(p, g0, sh, kScratchLinearG);
   std::fill(ct, ct + 2 * sh.batch * sh.total, R(0));
   for (auto it = p.steps.rbegin(); it != p.steps.rend(); ++it) {
+    R *x = xr.state(), *g = gr.state();
     if (it->layer_size > 0) {
       const char* e = apply_layer<R>(p, it->layer_first, it->layer_size, x, g,
                                      want_ct ? ct : nullptr, coefs, sh, Direction::kInverse);
@@ -362,12 +418,17 @@ const char* run_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct, con
       it += it->layer_size - 1;
       continue;
     }
+    if (it->kind == kLinear) {
+      if (const char* e = xr.linear(*it, Direction::kInverse)) return e;
+      if (const char* e = gr.linear(*it, Direction::kTranspose)) return e;
+      continue;
+    }
     const bool fused = is_fused(it->kind);
     Shapes fs = sh;
     const Gate s = fused ? fused_rows(*it, coefs, sh, &rows, &fs) : Gate(*it);
     const R* c0 = fused ? rows.data() : coefs;
     if (const char* e = apply_plain(s, x, c0, fs, Direction::kInverse, &buf)) return e;
-    if (s.kind == kPermutation || s.kind == kLinear || !want_ct) {
+    if (s.kind == kPermutation || !want_ct) {
       if (const char* e = apply_plain(s, g, c0, fs, Direction::kTranspose, &buf)) return e;
       continue;
     }
@@ -394,6 +455,8 @@ const char* run_adjoint(const Program& p, R* x, R* g, const R* coefs, R* ct, con
       for (int64_t i = 0; i < 2 * size; ++i) dst[i] += src[i];
     }
   }
+  xr.settle();
+  gr.settle();
   return nullptr;
 }
 

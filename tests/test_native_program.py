@@ -649,6 +649,64 @@ def test_linear_step_on_one_large_state(dtype):
     assert_close(g_x, network(g, gates[::-1]), dtype, scale=4)     # a permutation: P^T = P^-1
 
 
+def _numpy_network(v, n, ops):
+    """CNOTs ``("cx", a, b)`` and one-qubit matrices ``("u", w, m)`` applied in order to the
+    states ``v`` (batch, 2^n), one by one in numpy."""
+    t = v.reshape((-1,) + (2,) * n).copy()
+    for op in ops:
+        if op[0] == "cx":
+            _, a, b = op
+            sel = [slice(None)] * (n + 1)
+            sel[a + 1] = 1
+            t[tuple(sel)] = np.flip(t[tuple(sel)], axis=b - (b > a) + 1)
+        else:
+            _, w, m = op
+            t = np.moveaxis(np.tensordot(m, t, axes=([1], [w + 1])), 0, w + 1)
+    return t.reshape(v.shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, batch, chains", [(10, 3, 4), (12, 5, 3), (9, 1, 3), (13, 1, 4), (17, 1, 3), (17, 2, 2)])
+def test_linear_steps_on_every_runner(dtype, n, batch, chains):
+    """CNOT chains between layers of one-qubit gates, as in the hardware-efficient ansatz, run as
+    linear steps that gather into a second buffer and carry on from there: on the batch runner
+    (n = 10, 12), gate by gate (one state), over the threads (17 qubits) and a batch of large
+    states; an even and an odd number of them (the state copied home at the end). Chains whose
+    controls sit above their targets map the vector lanes among themselves (the AVX-512 kernel
+    permutes a vector instead of gathering it), the reversed chain does not. Forward, inverse
+    and the sweep's (x, g_x) against the gates applied one by one in numpy."""
+    rng = np.random.default_rng(n * 10 + batch)
+    ops, code, flat, offset = [], [], [], 0
+    for i in range(chains):
+        down = i % 3 != 2                     # every third chain runs upwards: not lane-local
+        pairs = [(q, q + 1) if down else (q + 1, q) for q in range(n - 1)]
+        for a, b in (pairs if down else pairs[::-1]):
+            ops.append(("cx", a, b))
+            code += _native.encode_step(_native.PERMUTATION, (b,), (a,), (1, 0))
+        for w in range(n):
+            u = random_unitary(rng, 1)
+            ops.append(("u", w, u))
+            code += _native.encode_step(_native.DENSE, (w,), (), None, offset)
+            flat.append(u.reshape(-1))
+            offset += 4
+    ops.append(("cx", 0, n - 1))          # a last network after the last layer
+    code += _native.encode_step(_native.PERMUTATION, (n - 1,), (0,), (1, 0))
+    code = tuple(code)
+    c = jnp.asarray(np.concatenate(flat).astype(dtype))
+    x = random_state(rng, n, np.complex128, (batch,))
+    xs = jnp.asarray(x.astype(dtype))
+    fwd, inv = jax.jit(lambda s, k: (_native.apply_program(s, k, code),
+                                     _native.apply_program(s, k, code, inverse=True)))(xs, c)
+    assert_close(fwd, _numpy_network(x, n, ops), dtype, scale=4)
+    inverse = [op if op[0] == "cx" else ("u", op[1], op[2].conj().T) for op in ops[::-1]]
+    assert_close(inv, _numpy_network(x, n, inverse), dtype, scale=4)
+    g = random_state(rng, n, np.complex128, (batch,))
+    x_back, g_x, _ = _native.program_adjoint(code, c, fwd, jnp.asarray(g.astype(dtype)))
+    assert_close(x_back, x, dtype, scale=4)
+    transpose = [op if op[0] == "cx" else ("u", op[1], op[2].T) for op in ops[::-1]]
+    assert_close(g_x, _numpy_network(g, n, transpose), dtype, scale=4)
+
+
 def test_streaming_concrete_programs_run_unfused_when_that_makes_fewer_passes():
     """A concrete program (fused on the host into blocks) on a state that streams from memory runs
     gate by gate when that makes fewer passes: layers of rotations between CNOT chains do (the
