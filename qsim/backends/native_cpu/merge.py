@@ -178,7 +178,9 @@ def _block_passes(k: int) -> int:
 def passes(code, n: int) -> int:
     """The passes over an n-qubit state that `code` makes as the kernels run it: a layer (a run
     of one-qubit dense or fused steps on distinct wires, `mark_layers` in `program_parse.cpp`)
-    one per pass of its tiles, a linear step two (a copy and a gather), a dense step by
+    one per pass of its tiles, a linear step two (a copy and a gather back; where the states fit
+    64 MiB the kernels gather into a second buffer instead, one pass, but the count stays the
+    dearer one, as it does not know the batch), a dense step by
     `_block_passes`, any other step one. What a state that streams from memory costs, to choose
     between two codes for the same program."""
     total, layer = 0, []
