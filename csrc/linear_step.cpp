@@ -132,26 +132,22 @@ template <class R>
 struct LinearCall {
   const IsaKernels<R>* isa;
   const LinearMap* m;
-  R* state;        // the copy's source, the gather's destination
-  const R* work;   // the copy's destination (then not const), the gather's source
+  const R* from;
+  R* to;
   int64_t slice;  // amplitudes per task
-  bool gather;    // the phase: the copy, then the gather
+  bool copy;      // this phase copies from -> to (else gathers through the map)
 };
 
 template <class R>
 void linear_task(void* ctx, int t) {
   const LinearCall<R>& c = *static_cast<const LinearCall<R>*>(ctx);
   const int64_t a0 = int64_t(t) * c.slice, a1 = a0 + c.slice;
-  if (c.gather) {
-    c.isa->linear(c.m->table.data(), c.m->n, c.work, c.state, a0, a1);
+  if (c.copy) {
+    std::memcpy(c.to + 2 * a0, c.from + 2 * a0, size_t(c.slice) * 2 * sizeof(R));
   } else {
-    std::memcpy(const_cast<R*>(c.work) + 2 * a0, c.state + 2 * a0, size_t(c.slice) * 2 * sizeof(R));
+    c.isa->linear(c.m->table.data(), c.m->n, c.from, c.to, a0, a1);
   }
 }
-
-}  // namespace
-
-namespace {
 
 // Tasks for a state of 2^n amplitudes over at most ntasks: a power of two, whole
 // slices of 256 amplitudes; 1 below kStreamQubits (see program.h).
@@ -172,9 +168,9 @@ void apply_linear_threaded(const LinearMap& m, R* state, R* work, int ntasks) {
     apply_linear(m, state, work);
     return;
   }
-  LinearCall<R> c{layer_kernels_for<R>(m.n), &m, state, work, (int64_t(1) << m.n) / tasks, false};
+  LinearCall<R> c{layer_kernels_for<R>(m.n), &m, state, work, (int64_t(1) << m.n) / tasks, true};
   run_tasks(tasks, &linear_task<R>, &c);
-  c.gather = true;
+  c = {c.isa, &m, work, state, c.slice, false};
   run_tasks(tasks, &linear_task<R>, &c);
 }
 
@@ -186,7 +182,7 @@ void gather_linear_threaded(const LinearMap& m, const R* in, R* out, int ntasks)
     layer_kernels_for<R>(m.n)->linear(m.table.data(), m.n, in, out, 0, dim);
     return;
   }
-  LinearCall<R> c{layer_kernels_for<R>(m.n), &m, out, in, dim / tasks, true};
+  LinearCall<R> c{layer_kernels_for<R>(m.n), &m, in, out, dim / tasks, false};
   run_tasks(tasks, &linear_task<R>, &c);
 }
 

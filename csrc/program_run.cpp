@@ -219,11 +219,9 @@ class Relink {
     return nullptr;
   }
 
-  // The states back where the caller gave them.
-  void settle() {
+  // The states back where the caller gave them (once, at the end of the run).
+  void settle() const {
     if (cur_ != home_) std::memcpy(home_, cur_, bytes_);
-    alt_ = cur_;
-    cur_ = home_;
   }
 
  private:

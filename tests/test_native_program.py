@@ -689,7 +689,7 @@ def test_linear_steps_on_every_runner(dtype, n, batch, chains):
             code += _native.encode_step(_native.DENSE, (w,), (), None, offset)
             flat.append(u.reshape(-1))
             offset += 4
-    ops.append(("cx", 0, n - 1))          # a last network after the last layer
+    ops.append(("cx", 0, n - 1))          # a lone CNOT (a permutation step) after the last layer
     code += _native.encode_step(_native.PERMUTATION, (n - 1,), (0,), (1, 0))
     code = tuple(code)
     c = jnp.asarray(np.concatenate(flat).astype(dtype))
