@@ -707,6 +707,72 @@ def test_linear_steps_on_every_runner(dtype, n, batch, chains):
     assert_close(g_x, _numpy_network(g, n, transpose), dtype, scale=4)
 
 
+def _special_one_qubit(rng, kind):
+    """A one-qubit matrix of the given kind: unitaries whose entries' phases split as
+    diag(l) Q diag(r) with Q real in different ways (the layer kernels run those as real
+    products between phase tables), and a non-unitary one (they do not split)."""
+    a, b = rng.uniform(0, 2 * np.pi, 2)
+    ry = np.array([[np.cos(a / 2), -np.sin(a / 2)], [np.sin(a / 2), np.cos(a / 2)]])
+    rz = np.diag([np.exp(-0.5j * b), np.exp(0.5j * b)])
+    return {"u": random_unitary(rng, 1), "rzry": rz @ ry, "ryrz": ry @ rz, "ry": ry, "rz": rz,
+            "x": np.array([[0, 1], [1, 0]], complex), "y": np.array([[0, -1j], [1j, 0]]),
+            "h": np.array([[1, 1], [1, -1]]) / np.sqrt(2), "xphase": np.array([[0, np.exp(1j * a)], [1, 0]]),
+            "general": rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2))}[kind]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, batch, unitary", [(16, 1, True), (14, 3, True), (16, 1, False)])
+def test_layers_of_split_phases_against_numpy(dtype, n, batch, unitary):
+    """Layers whose passes run over many tiles split each gate on a vector bit into phases and a
+    real 2x2 (one table of phases per side and pass, the sums of the sweep rescaled): random
+    unitaries (both sides), RZ RY and RY RZ (one side), real and diagonal gates, X, Y and a
+    phased X (zeros in the matrix), and a non-unitary gate, whose pass keeps complex products.
+    Forward (and, for unitaries, the inverse and the sweep's x, g_x and coefficient cotangent)
+    against the gates applied one by one in numpy; one state (gate by gate over the threads)
+    and a batch."""
+    from qsim.backends.native_cpu import reference
+
+    rng = np.random.default_rng(n + 100 * batch + unitary)
+    kinds = ["u", "rzry", "ryrz", "ry", "rz", "x", "y", "h", "xphase"]
+    ops, code, flat, offset = [], [], [], 0
+    for layer in range(3):
+        for w in range(n):
+            kind = "general" if (not unitary and w == n - 1 - layer) else (
+                "rzry" if layer == 0 else kinds[int(rng.integers(len(kinds)))])
+            u = _special_one_qubit(rng, kind)
+            ops.append(("u", w, u))
+            code += _native.encode_step(_native.DENSE, (w,), (), None, offset)
+            flat.append(u.reshape(-1))
+            offset += 4
+        ops.append(("cx", layer, n - 1 - layer))
+        code += _native.encode_step(_native.PERMUTATION, (n - 1 - layer,), (layer,), (1, 0))
+    code = tuple(code)
+    coefs = np.concatenate(flat)
+    c = jnp.asarray(coefs.astype(dtype))
+    x = random_state(rng, n, np.complex128, (batch,))
+    xs = jnp.asarray(x.astype(dtype))
+    fwd = jax.jit(lambda s, k: _native.apply_program(s, k, code))(xs, c)
+    scale = 4 * max(1.0, float(np.abs(coefs).max()) ** 3)
+    assert_close(fwd, _numpy_network(x, n, ops), dtype, scale=scale)
+    transpose = [op if op[0] == "cx" else ("u", op[1], op[2].T) for op in ops[::-1]]
+    tr = jax.jit(lambda s, k: _native.program(s, k, code, 2))(xs, c)
+    assert_close(tr, _numpy_network(x, n, transpose), dtype, scale=scale)
+    if not unitary:
+        return
+    inv = jax.jit(lambda s, k: _native.apply_program(s, k, code, inverse=True))(xs, c)
+    inverse = [op if op[0] == "cx" else ("u", op[1], op[2].conj().T) for op in ops[::-1]]
+    assert_close(inv, _numpy_network(x, n, inverse), dtype, scale=4)
+    g = random_state(rng, n, np.complex128, (batch,))
+    x_back, g_x, ct = _native.program_adjoint(code, c, fwd, jnp.asarray(g.astype(dtype)))
+    assert_close(x_back, x, dtype, scale=4)
+    assert_close(g_x, _numpy_network(g, n, transpose), dtype, scale=4)
+    steps = _native.steps.decode(code)
+    _, vjp = jax.vjp(lambda k: jax.vmap(lambda s: reference.run_code(s, k, steps))(xs.astype(np.complex128)),
+                     jnp.asarray(coefs))
+    want_ct = np.asarray(vjp(jnp.asarray(g))[0])
+    assert_close(ct, want_ct, dtype, scale=4 * float(np.abs(want_ct).max()))
+
+
 def test_streaming_concrete_programs_run_unfused_when_that_makes_fewer_passes():
     """A concrete program (fused on the host into blocks) on a state that streams from memory runs
     gate by gate when that makes fewer passes: layers of rotations between CNOT chains do (the
