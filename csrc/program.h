@@ -116,9 +116,10 @@ LinearMap linear_map(const Gate& g, int n, bool inverse);
 // Applies the map to one state in place; work holds 2^n complex.
 template <class R>
 void apply_linear(const LinearMap& m, R* state, R* work);
-// The same shared over at most ntasks tasks of the thread pool, from kStreamQubits
-// (below, the state fits one core's L2 and the slices would move it between the
-// cores' caches: slower than one thread).
+// The same shared over at most ntasks tasks of the thread pool once the state and
+// its second buffer outgrow one core's L2 (kStreamQubits where the L2 size is not
+// known): below, the slices would move them between the cores' caches, slower
+// than one thread.
 template <class R>
 void apply_linear_threaded(const LinearMap& m, R* state, R* work, int ntasks);
 // out <- the map applied to in (one state, 2^n complex each), over the threads the same way.
