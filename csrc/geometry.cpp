@@ -1,5 +1,9 @@
 // Gate geometry: where a gate's target and control wires sit in the state, as
 // bit positions, vector offsets and group strides (see Geometry in qsim_native.h).
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -64,6 +68,23 @@ const char* build_geometry(Geometry* G, int n, int L, const int64_t* targets, in
   return nullptr;
 }
 
+int64_t l2_cache_bytes() {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+  static const int64_t bytes = [] {
+    const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return v > 0 ? int64_t(v) : int64_t(0);
+  }();
+  return bytes;
+#else
+  return 0;
+#endif
+}
+
+bool streams(int n, int amp_bytes) {
+  const int64_t l2 = l2_cache_bytes();
+  return n >= kStreamQubits || (l2 > 0 && (int64_t(amp_bytes) << n) >= l2);
+}
+
 const char* build_layer(Layer* ly, int n, const int64_t* wires, int m, int amp_bytes) {
   if (n < 1 || n > kMaxQubits) return "qsim native: the state size must be 2**n with n <= 62";
   if (m < 1 || m > n) return "qsim native: a layer needs 1 to n gates";
@@ -102,7 +123,7 @@ const char* build_layer(Layer* ly, int n, const int64_t* wires, int m, int amp_b
   for (int h0 = 0; h0 < nh; h0 += kLayerMaxRowBits) {
     LayerPass& P = ly->pass[ly->passes++];
     P.m = P.qh = std::min(kLayerMaxRowBits, nh - h0);
-    const int Th = n >= kStreamQubits ? kLayerHighTileBits : T;
+    const int Th = streams(n, amp_bytes) ? kLayerHighTileBits : T;
     P.c = Th - P.qh;
     P.tiles = int64_t(1) << (n - Th);
     for (int r = 0; r < P.qh; ++r) {

@@ -7,10 +7,6 @@
 // of i. F is looked up a byte of the index at a time (256-entry tables), and
 // the state is gathered from a copy of itself: two passes, whatever the length
 // of the network.
-#if defined(__unix__) || defined(__APPLE__)
-#include <unistd.h>
-#endif
-
 #include <cstring>
 
 #include "program.h"
@@ -153,19 +149,6 @@ void linear_task(void* ctx, int t) {
   }
 }
 
-// One core's L2 cache in bytes, 0 where the system does not say.
-int64_t l2_bytes() {
-#if defined(_SC_LEVEL2_CACHE_SIZE)
-  static const int64_t bytes = [] {
-    const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    return v > 0 ? int64_t(v) : int64_t(0);
-  }();
-  return bytes;
-#else
-  return 0;
-#endif
-}
-
 // Tasks for a state of 2^n amplitudes (amp_bytes each) over at most ntasks: a power
 // of two, whole slices of 256 amplitudes. One while the state and the buffer it
 // gathers into fit one core's L2 (slices would move them between the cores'
@@ -173,7 +156,7 @@ int64_t l2_bytes() {
 // AMD EPYC (512 KiB L2), HEA n=16 value-and-grad, 6 rounds alternated: median
 // 3.8-4.2 ms one thread, 3.2-3.9 ms two.
 int linear_tasks(int n, int amp_bytes, int ntasks) {
-  const int64_t l2 = l2_bytes();
+  const int64_t l2 = l2_cache_bytes();
   if (l2 > 0 ? 2 * (int64_t(amp_bytes) << n) < l2 : n < kStreamQubits) return 1;
   const int64_t dim = int64_t(1) << n;
   int tasks = 1;

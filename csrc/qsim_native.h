@@ -66,9 +66,11 @@ struct Geometry {
 // on higher positions, whose tiles are 2^qh rows (those gates' bits) of 2^c
 // contiguous amplitudes. A layer of 16 gates on 16 qubits is two passes over the
 // state instead of 16 (kernels_layer.inc; build_layer in geometry.cpp).
-// On a state that streams from memory (from kStreamQubits) the high passes' tiles
-// are 2^kLayerHighTileBits amplitudes (in L2): rows of 32 complex64 instead of one
-// cache line each, which the prefetchers follow (5-10% on the HEA step at n = 17-20).
+// On a state that streams from memory (`streams`: from kStreamQubits, or where it
+// fills one core's L2) the high passes' tiles are 2^kLayerHighTileBits amplitudes
+// (in L2): rows of 32 complex64 instead of one cache line each, which the
+// prefetchers follow (5-10% on the HEA step at n = 17-20; n = 16 on a 512 KiB L2,
+// single-thread layer: forward 205 -> 187 us, sweep 648 -> 606 us).
 // A state of at most kLayerWholeTileBytes is one tile: every gate of the layer in
 // one pass (n = 11-12 in complex64, single-thread harness: apply 1.95-2.14 -> 1.73-1.88,
 // sweep 6.6-7.0 -> 5.9-6.5 ns per gate per 16 amplitudes). Larger tiles than
@@ -101,6 +103,13 @@ struct Layer {
   int n, m, passes;
   LayerPass pass[kLayerMaxPasses];
 };
+
+// One core's L2 cache in bytes, 0 where the system does not say (geometry.cpp).
+int64_t l2_cache_bytes();
+
+// Whether n-qubit states of amp_bytes per amplitude stream from memory (or L3):
+// from kStreamQubits, or where one state fills one core's L2.
+bool streams(int n, int amp_bytes);
 
 // Splits the layer of the m one-qubit gates on `wires` into passes for n-qubit
 // states of amp_bytes per amplitude; nullptr or a static message naming the bad argument.
