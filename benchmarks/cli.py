@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "CPU, 4096 on an accelerator, where smaller arrays understate the bandwidth)")
     p.add_argument("--no-memory", action="store_true", help="run gradient cases in this process (no peak memory)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--sync-dispatch", action="store_true",
+                   help="JAX runs CPU computations inline (jax_cpu_enable_async_dispatch=False) for qsim and "
+                        "every JAX peer, in this process and in each case process: the per-call cost of "
+                        "small steps without XLA's thread hand-off")
     return p
 
 
@@ -181,6 +185,10 @@ def _banner(meta) -> str:
              "peers: " + (", ".join(p["how"] for p in meta["peers"].values()) or "none")]
     if t["jax_imported_before_pinning"]:
         lines.append("note: JAX was imported before the threads were pinned; XLA keeps its own pool")
+    if not meta.get("cpu_async_dispatch", True):
+        lines.append("dispatch: synchronous (--sync-dispatch): every JAX library runs its CPU calls inline")
+    if meta.get("dispatch_note"):
+        lines.append("note: " + meta["dispatch_note"])
     return "\n".join(lines)
 
 
@@ -232,11 +240,15 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     suites = _suites(args.suite)
     started = time.perf_counter()
-    from .machine import describe, pin_threads
+    from .machine import SYNC_DISPATCH_VAR, apply_dispatch, describe, pin_threads
 
     environ = dict(os.environ)
     threads_info = pin_threads(args.threads)   # before JAX is imported
+    if args.sync_dispatch:
+        os.environ[SYNC_DISPATCH_VAR] = "1"      # case processes inherit it (restored below)
     import jax
+
+    dispatch = apply_dispatch()   # before the bandwidth kernels start JAX's CPU client
 
     x64 = jax.config.jax_enable_x64
     try:
@@ -245,6 +257,7 @@ def main(argv=None) -> int:
         jax.config.update("jax_enable_x64", True)
         cfg = _setup(args, threads_info)
         meta = describe(threads_info, cfg.peers, cfg.bandwidth)
+        meta.update(dispatch)
         meta["suites"] = suites
         print(_banner(meta), flush=True)
         from .suites import SUITES
@@ -254,6 +267,8 @@ def main(argv=None) -> int:
         _finish(args, cfg, meta, rows, started)
     finally:   # leave the calling process as it was (tests call main in-process)
         jax.config.update("jax_enable_x64", x64)
+        if not dispatch["cpu_async_dispatch"]:
+            jax.config.update("jax_cpu_enable_async_dispatch", True)
         os.environ.clear()
         os.environ.update(environ)
     return 1 if any(str(r.get("note", "")).startswith("FAILED") for r in rows) else 0

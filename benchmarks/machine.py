@@ -6,6 +6,11 @@ the BLAS variables and ``QSIM_NUM_THREADS`` (qsim's native kernels), restricts
 the process (and the processes it starts) to that many CPUs, which sizes XLA's
 CPU thread pool, and with one thread adds XLA's
 ``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``.
+
+`apply_dispatch` (``--sync-dispatch``) makes JAX run CPU computations inline in
+the calling thread instead of handing each call to XLA's pool: it must run
+before JAX's CPU client starts, in this process and in every case process
+(`benchmarks.memory` calls it too; the choice travels in `SYNC_DISPATCH_VAR`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import sys
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "QSIM_NUM_THREADS")
 ONE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+SYNC_DISPATCH_VAR = "QSIM_BENCH_SYNC_DISPATCH"
 
 
 def available_cpus() -> list[int]:
@@ -47,6 +53,39 @@ def pin_threads(threads: int | None) -> dict:
     return {"threads": threads, "cpus_available": len(cpus), "cpus_pinned": len(available_cpus()),
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "jax_imported_before_pinning": late}
+
+
+def apply_dispatch() -> dict:
+    """Turn off JAX's asynchronous CPU dispatch where `SYNC_DISPATCH_VAR` is ``1`` (every library
+    in the process runs its calls inline); returns ``{"cpu_async_dispatch": bool, "dispatch_note"}``.
+
+    The setting is read once, when JAX's CPU client starts: where it had already started
+    (a caller that ran JAX before), the returned record says that the request came too late.
+    """
+    import jax
+
+    if os.environ.get(SYNC_DISPATCH_VAR) != "1":
+        return {"cpu_async_dispatch": True, "dispatch_note": ""}
+    try:
+        from jax._src import xla_bridge
+
+        late = bool(xla_bridge.backends_are_initialized())
+    except (ImportError, AttributeError):   # a JAX without it: assume the client has not started
+        late = False
+    if late:
+        return {"cpu_async_dispatch": True,
+                "dispatch_note": "JAX's CPU client had started before --sync-dispatch: dispatch stays asynchronous"}
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
+    return {"cpu_async_dispatch": False, "dispatch_note": ""}
+
+
+def dispatch_record() -> dict:
+    """``{"cpu_async_dispatch": bool}`` as this process's JAX reads it (after one computation)."""
+    import jax
+    import jax.numpy as jnp
+
+    jnp.ones(4).block_until_ready()
+    return {"cpu_async_dispatch": bool(jax.config.read("jax_cpu_enable_async_dispatch"))}
 
 
 def cpu_model() -> str:

@@ -90,7 +90,10 @@ def baseline(x64: bool = False) -> float | None:
 
 
 def _child():
+    from .machine import apply_dispatch
+
     spec = json.loads(sys.stdin.read())
+    apply_dispatch()   # before anything starts JAX's CPU client
     if spec["x64"]:
         import jax
 

@@ -204,6 +204,22 @@ def test_memory_case_runs_in_a_fresh_process():
     assert "error" in run_isolated("benchmarks.memory:no_such_function", {})
 
 
+def test_sync_dispatch_reaches_case_processes_and_refuses_late(monkeypatch):
+    """--sync-dispatch: a case process started with the variable runs JAX's CPU calls inline, one
+    without it keeps the default; in a process whose CPU client already ran, the request is
+    refused with a note and the setting is left alone."""
+    from benchmarks.machine import SYNC_DISPATCH_VAR, apply_dispatch
+
+    assert run_isolated("benchmarks.machine:dispatch_record", {}, env={SYNC_DISPATCH_VAR: "1"}) \
+        ["cpu_async_dispatch"] is False
+    assert run_isolated("benchmarks.machine:dispatch_record", {})["cpu_async_dispatch"] is True
+    jax.numpy.ones(2).block_until_ready()
+    monkeypatch.setenv(SYNC_DISPATCH_VAR, "1")
+    record = apply_dispatch()
+    assert record["cpu_async_dispatch"] is True and "had started" in record["dispatch_note"]
+    assert jax.config.read("jax_cpu_enable_async_dispatch") is True
+
+
 # -- the train suite ------------------------------------------------------------------------------
 
 from benchmarks.context import Config  # noqa: E402
