@@ -8,6 +8,8 @@
 // the state is gathered from a copy of itself: two passes, whatever the length
 // of the network.
 #include <cstring>
+#include <memory>
+#include <mutex>
 
 #include "program.h"
 
@@ -100,6 +102,21 @@ LinearMap linear_map(const Gate& g, int n, bool inverse) {
       m.table[size_t(t) * 256 + size_t(v)] = int64_t(f);
     }
   }
+  return m;
+}
+
+std::shared_ptr<const LinearMap> program_linear_map(const Program& p, const Step& s, int n,
+                                                    bool inverse) {
+  const int64_t key = ((int64_t(&s - p.steps.data()) * 64 + n) << 1) | int64_t(inverse);
+  {
+    std::lock_guard<std::mutex> lk(p.linear_mu);
+    for (const auto& [k, m] : p.linear_maps) {
+      if (k == key) return m;
+    }
+  }
+  auto m = std::make_shared<const LinearMap>(linear_map(s, n, inverse));
+  std::lock_guard<std::mutex> lk(p.linear_mu);
+  p.linear_maps.emplace_back(key, m);
   return m;
 }
 

@@ -76,7 +76,8 @@ struct Step : Gate {
   size_t layer_first = 0, layer_size = 0;  // layer_size 0: not in a layer
 };
 
-struct LanePlan;  // program_lanes.cpp
+struct LanePlan;   // program_lanes.cpp
+struct LinearMap;  // below
 
 // A parsed `code`: immutable once built, shared by every call that runs it (the
 // lanes runner keeps its expanded plans here, built on first use under lanes_mu).
@@ -90,6 +91,9 @@ struct Program {
   int64_t coef_end = 0;  // coefficients the steps read: a row must hold at least this many
   mutable std::mutex lanes_mu;
   mutable std::vector<std::pair<int64_t, std::shared_ptr<const LanePlan>>> lane_plans;
+  // The linear steps' maps, built on first use (program_linear_map), under linear_mu.
+  mutable std::mutex linear_mu;
+  mutable std::vector<std::pair<int64_t, std::shared_ptr<const LinearMap>>> linear_maps;
 };
 
 // Parses code[0, len) into a Program, checking every record; nullptr and *err
@@ -113,6 +117,11 @@ bool linear_invertible(const Gate& g);
 const char* check_linear(const Gate& g, int n);
 // The map of linear step g on n-qubit states, or of its inverse (= its transpose).
 LinearMap linear_map(const Gate& g, int n, bool inverse);
+// linear_map of step s of p, built once per (step, n, inverse) and kept with the
+// program: building the tables costs a small state's call as much as its gather
+// (n = 12, batch 1: a quarter of the kernels' time).
+std::shared_ptr<const LinearMap> program_linear_map(const Program& p, const Step& s, int n,
+                                                    bool inverse);
 // Applies the map to one state in place; work holds 2^n complex.
 template <class R>
 void apply_linear(const LinearMap& m, R* state, R* work);

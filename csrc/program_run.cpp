@@ -192,7 +192,7 @@ template <class R>
 class Relink {
  public:
   Relink(const Program& p, R* home, const Shapes& sh, int slot)
-      : home_(home), cur_(home), sh_(sh), bytes_(size_t(sh.batch) * (sizeof(R) << (sh.n + 1))) {
+      : p_(p), home_(home), cur_(home), sh_(sh), bytes_(size_t(sh.batch) * (sizeof(R) << (sh.n + 1))) {
     bool any = false;
     for (const Step& s : p.steps) any = any || s.kind == kLinear;
     if (any && bytes_ <= kReuseBytes) {
@@ -206,14 +206,15 @@ class Relink {
   // Where the states are now.
   R* state() const { return cur_; }
 
-  const char* linear(const Gate& s, Direction dir) {
+  // Linear step s (one of the program's) on the states.
+  const char* linear(const Step& s, Direction dir) {
     if (alt_ == nullptr) return apply_linear_batch(s, cur_, sh_, dir);
     if (const char* e = check_linear(s, sh_.n)) return e;
-    const LinearMap m = linear_map(s, sh_.n, dir != Direction::kForward);
+    const auto m = program_linear_map(p_, s, sh_.n, dir != Direction::kForward);
     const int64_t dim = int64_t(1) << sh_.n;
     const int ntasks = sh_.batch == 1 && num_threads() > 1 ? 4 * num_threads() : 1;
     for (int64_t b = 0; b < sh_.batch; ++b) {
-      gather_linear_threaded(m, cur_ + 2 * b * dim, alt_ + 2 * b * dim, ntasks);
+      gather_linear_threaded(*m, cur_ + 2 * b * dim, alt_ + 2 * b * dim, ntasks);
     }
     std::swap(cur_, alt_);
     return nullptr;
@@ -225,6 +226,7 @@ class Relink {
   }
 
  private:
+  const Program& p_;
   std::optional<ReusedScratch> buf_;
   R *home_, *cur_, *alt_ = nullptr;
   Shapes sh_;
