@@ -270,7 +270,10 @@ const char* apply_step(const Step& s, R* state, const R* coefs, const Shapes& sh
   return apply_plain(s, state, coefs, sh, dir, buf);
 }
 
-// Less work than this (amplitude-gates) in a layer pass stays on the calling thread.
+// Less work than this (amplitude-gates) in a layer pass stays on the calling thread,
+// and so does a state under an eighth of one core's L2 (in cache either way: shared out,
+// its tiles move between the cores' caches every pass; 2 MiB-L2 Xeon, HEA step at
+// n=14, batch 1, alternated: 0.60-0.63 -> 0.57-0.60 ms; no change where L2 is 512 KiB).
 constexpr int64_t kLayerParallelMinWork = int64_t(1) << 17;
 
 // One layer pass on one state, its tiles shared out over the threads (layer_task).
@@ -354,7 +357,9 @@ const char* apply_layer(const Program& p, size_t first, size_t size, R* x, R* g,
       c.pass = &P;
       c.tiles = P.tiles;
       const int64_t work = (int64_t(1) << sh.n) * P.m;
-      int64_t ntasks = work >= kLayerParallelMinWork ? std::min<int64_t>(P.tiles, 4 * num_threads()) : 1;
+      const int64_t l2 = l2_cache_bytes();
+      const bool shared = work >= kLayerParallelMinWork && (l2 <= 0 || 8 * (int64_t(2 * sizeof(R)) << sh.n) >= l2);
+      int64_t ntasks = shared ? std::min<int64_t>(P.tiles, 4 * num_threads()) : 1;
       c.per_task = (P.tiles + ntasks - 1) / ntasks;
       ntasks = (P.tiles + c.per_task - 1) / c.per_task;
       if (sweep) sums.assign(size_t(ntasks * 8 * c.size), 0.0);
