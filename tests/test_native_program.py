@@ -665,6 +665,18 @@ def _numpy_network(v, n, ops):
     return t.reshape(v.shape)
 
 
+def _assert_ct_as_reference(ct, code, coefs, xs, g, dtype):
+    """The sweep's coefficient cotangent ``ct`` against the pure-JAX reference's VJP of ``code``
+    at the states ``xs`` with cotangent ``g`` (complex128)."""
+    from qsim.backends.native_cpu import reference
+
+    steps = _native.steps.decode(code)
+    _, vjp = jax.vjp(lambda k: jax.vmap(lambda s: reference.run_code(s, k, steps))(xs.astype(np.complex128)),
+                     jnp.asarray(coefs))
+    want_ct = np.asarray(vjp(jnp.asarray(g))[0])
+    assert_close(ct, want_ct, dtype, scale=4 * float(np.abs(want_ct).max()))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n, batch, chains", [(10, 3, 4), (12, 5, 3), (9, 1, 3), (13, 1, 4), (17, 1, 3), (17, 2, 2)])
 def test_linear_steps_on_every_runner(dtype, n, batch, chains):
@@ -676,8 +688,6 @@ def test_linear_steps_on_every_runner(dtype, n, batch, chains):
     permutes a vector instead of gathering it), the reversed chain does not. Forward, inverse
     and the sweep's (x, g_x) against the gates applied one by one in numpy, its coefficient
     cotangent (13 qubits, gate by gate) against the reference."""
-    from qsim.backends.native_cpu import reference
-
     rng = np.random.default_rng(n * 10 + batch)
     ops, code, flat, offset = [], [], [], 0
     for i in range(chains):
@@ -711,11 +721,7 @@ def test_linear_steps_on_every_runner(dtype, n, batch, chains):
     assert_close(g_x, _numpy_network(g, n, transpose), dtype, scale=4)
     if n != 13:
         return
-    steps = _native.steps.decode(code)
-    _, vjp = jax.vjp(lambda k: jax.vmap(lambda s: reference.run_code(s, k, steps))(xs.astype(np.complex128)),
-                     jnp.asarray(coefs))
-    want_ct = np.asarray(vjp(jnp.asarray(g))[0])
-    assert_close(ct, want_ct, dtype, scale=4 * float(np.abs(want_ct).max()))
+    _assert_ct_as_reference(ct, code, coefs, xs, g, dtype)
 
 
 def _special_one_qubit(rng, kind):
@@ -742,8 +748,6 @@ def test_layers_of_split_phases_against_numpy(dtype, n, batch, unitary):
     against the gates applied one by one in numpy; one state (gate by gate over the threads)
     and a batch. At 18 qubits the low pass takes 11 gates, so that the other 7 make one high
     pass instead of two."""
-    from qsim.backends.native_cpu import reference
-
     rng = np.random.default_rng(n + 100 * batch + unitary)
     kinds = ["u", "rzry", "ryrz", "ry", "rz", "x", "y", "h", "xphase"]
     ops, code, flat, offset = [], [], [], 0
@@ -780,11 +784,7 @@ def test_layers_of_split_phases_against_numpy(dtype, n, batch, unitary):
     assert_close(g_x, _numpy_network(g, n, transpose), dtype, scale=4)
     if n != 13:
         return
-    steps = _native.steps.decode(code)
-    _, vjp = jax.vjp(lambda k: jax.vmap(lambda s: reference.run_code(s, k, steps))(xs.astype(np.complex128)),
-                     jnp.asarray(coefs))
-    want_ct = np.asarray(vjp(jnp.asarray(g))[0])
-    assert_close(ct, want_ct, dtype, scale=4 * float(np.abs(want_ct).max()))
+    _assert_ct_as_reference(ct, code, coefs, xs, g, dtype)
 
 
 def test_streaming_concrete_programs_run_unfused_when_that_makes_fewer_passes():
