@@ -543,19 +543,27 @@ def test_traced_circuit_gradients_native_program_vs_per_gate():
 
 def test_passes_count_what_the_kernels_run():
     """`merge.passes`: a layer costs one pass for its gates below the tile bits and one per 7
-    above, a linear step two, a dense step on 4 wires two, a diagonal one."""
+    above (the low tile taking up to 12 bits where that saves a high pass, as build_layer
+    does), a linear step two, a dense step on 4 wires two, a diagonal one."""
     from qsim.backends.native_cpu import merge
 
     enc, st = _native.encode_step, _native.steps
+
+    def layer_of(n):
+        return tuple(x for w in range(n) for x in enc(st.DENSE, (w,)))
+
     n = 18
-    gates = [enc(st.DENSE, (w,)) for w in range(n)]
-    layer = tuple(x for g in gates for x in g)                            # 10 low + 8 high gates
-    assert merge.passes(layer, n) == 1 + 2
-    assert merge.passes(tuple(x for g in gates[:7] for x in g), n) == 1   # wires 0..6: all high
+    layer = layer_of(n)                                                   # 11 low + 7 high gates
+    assert merge.passes(layer, n) == 1 + 1
+    assert merge.passes(layer_of(19), 19) == 1 + 1                        # 12 low + 7 high
+    assert merge.passes(layer_of(20), 20) == 1 + 2                        # 10 low + 10 high
+    assert merge.passes(layer_of(16), 16) == 1 + 1                        # 10 low + 6 high
+    assert merge.passes(layer_of(12), 12) == 1                            # one tile
+    assert merge.passes(layer[:7 * len(enc(st.DENSE, (0,)))], n) == 1    # wires 0..6: all high
     linear = st.encode_linear((0, 1, 2), (0b100, 0b110, 0b011))
     block = enc(st.DENSE, (0, 1, 2, 3))
     diag = enc(st.DIAGONAL, (4,))
-    assert merge.passes(layer + linear + block + diag, n) == 3 + 2 + 2 + 1
+    assert merge.passes(layer + linear + block + diag, n) == 2 + 2 + 2 + 1
     repeated = enc(st.DENSE, (3,)) + enc(st.DENSE, (3,))                  # a wire twice: two passes
     assert merge.passes(repeated, n) == 2
 

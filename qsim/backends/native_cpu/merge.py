@@ -162,10 +162,28 @@ def plan(code) -> tuple[int, ...] | None:
 
 # csrc/qsim_native.h: a layer runs one pass over the tiles of its gates on the low
 # LAYER_TILE_BITS bit positions, and one per LAYER_MAX_ROW_BITS gates above them; a complex64
-# state of up to LAYER_WHOLE_TILE_BITS qubits is one tile (one pass).
+# state of up to LAYER_WHOLE_TILE_BITS qubits is one tile (one pass). The low tile grows up to
+# LAYER_WHOLE_TILE_BITS bits where that saves a high pass (geometry.cpp: low_tile_bits).
 LAYER_TILE_BITS = 10
 LAYER_WHOLE_TILE_BITS = 12
 LAYER_MAX_ROW_BITS = 7
+
+
+def _layer_passes(layer, n: int) -> int:
+    """The passes of a layer of one-qubit gates on the wires ``layer`` of an n-qubit state."""
+    if n <= LAYER_WHOLE_TILE_BITS:
+        return 1
+
+    def high(tile):
+        return -(-sum(1 for w in layer if n - 1 - w >= tile) // LAYER_MAX_ROW_BITS)
+
+    tile = LAYER_TILE_BITS
+    for t in range(LAYER_TILE_BITS + 1, min(n, LAYER_WHOLE_TILE_BITS) + 1):
+        if high(t) < high(tile):
+            tile = t
+            break
+    low = any(n - 1 - w < tile for w in layer)
+    return low + high(tile)
 
 
 def _block_passes(k: int) -> int:
@@ -186,11 +204,7 @@ def passes(code, n: int) -> int:
     total, layer = 0, []
 
     def close():
-        if len(layer) == 1:
-            return 1
-        tile = n if n <= LAYER_WHOLE_TILE_BITS else LAYER_TILE_BITS
-        high = sum(1 for w in layer if n - 1 - w >= tile)
-        return (len(layer) > high) + -(-high // LAYER_MAX_ROW_BITS)
+        return 1 if len(layer) == 1 else _layer_passes(layer, n)
 
     for s in decode(code):
         one = s.kind in (DENSE, FUSED_DENSE, FUSED_DIAGONAL) and len(s.targets) == 1 and not s.controls
