@@ -105,6 +105,10 @@ LinearMap linear_map(const Gate& g, int n, bool inverse) {
   return m;
 }
 
+// The most maps one program keeps (2 KiB per byte of the index each: at most 4 MiB
+// a program); further ones are built on every call, as all were before.
+constexpr size_t kMaxProgramMaps = 256;
+
 std::shared_ptr<const LinearMap> program_linear_map(const Program& p, const Step& s, int n,
                                                     bool inverse) {
   const int64_t key = ((int64_t(&s - p.steps.data()) * 64 + n) << 1) | int64_t(inverse);
@@ -116,7 +120,7 @@ std::shared_ptr<const LinearMap> program_linear_map(const Program& p, const Step
   }
   auto m = std::make_shared<const LinearMap>(linear_map(s, n, inverse));
   std::lock_guard<std::mutex> lk(p.linear_mu);
-  p.linear_maps.emplace_back(key, m);
+  if (p.linear_maps.size() < kMaxProgramMaps) p.linear_maps.emplace_back(key, m);
   return m;
 }
 
