@@ -120,8 +120,7 @@ const char* build_layer(Layer* ly, int n, const int64_t* wires, int m, int amp_b
   ly->m = m;
   ly->passes = 0;
   const bool whole = n <= kLayerWholeTileBits && (int64_t(amp_bytes) << n) <= kLayerWholeTileBytes;
-  int T = whole ? n : std::min(n, kLayerTileBits);
-  if (!whole) T = low_tile_bits(n, wires, m, T);
+  const int T = whole ? n : low_tile_bits(n, wires, m, std::min(n, kLayerTileBits));
   int high[kMaxQubits], nh = 0;  // gates on positions >= T, by position
   LayerPass* low = nullptr;
   for (int i = 0; i < m; ++i) {
