@@ -95,15 +95,60 @@ struct Avx2F64 {
 #include "kernels_lanes.inc"
 #include "kernels_vjp.inc"
 
+// A linear step (IsaKernels::linear) four complex64 or two complex128 amplitudes at
+// a time. Where the map sends the lane bits of the index to lane bits only (F(1),
+// F(2) < 4 for complex64, F(1) < 2 for complex128: CNOT chains and ladders whose
+// controls sit above their targets, and their inverses), out[4 j + l] = in[F(4 j)
+// ^ F(l)] is one vector of the input with its lanes permuted, one of four (two)
+// permutations chosen by the low bits of F(4 j). Other maps, and states of fewer
+// than 8 qubits, move one amplitude at a time (linear_gather). AMD EPYC (Zen 3), 8
+// chains on 16 qubits, complex64, one thread: 580 -> 400 us a call.
+template <class V>
+void linear_lanes(const int64_t* table, int n, const typename V::R* in, typename V::R* out,
+                  int64_t a0, int64_t a1) {
+  using R = typename V::R;
+  constexpr int W = V::LANES;  // amplitudes per vector: 4 or 2
+  bool local = n >= 8;
+  for (int l = 1; l < W && local; l <<= 1) local = table[l] < W;
+  if (!local) {
+    linear_gather<R>(table, n, in, out, a0, a1);
+    return;
+  }
+  typename V::perm_t perm[W];  // lane l of vector c takes amplitude F(l) ^ c
+  for (int c = 0; c < W; ++c) {
+    int src[W];
+    for (int l = 0; l < W; ++l) src[l] = int(table[l] ^ c);
+    perm[c] = V::make_perm(src);
+  }
+  const int chunks = (n + 7) / 8;
+  for (int64_t hi = a0; hi < a1; hi += 256) {
+    int64_t base = 0;
+    for (int t = 1; t < chunks; ++t) base ^= table[t * 256 + ((hi >> (8 * t)) & 255)];
+    R* o = out + 2 * hi;
+    for (int l = 0; l < 256; l += W) {
+      const int64_t f = base ^ table[l];
+      V::store(o + 2 * l, V::permute(V::load(in + 2 * (f & ~int64_t(W - 1))), perm[f & (W - 1)]));
+    }
+  }
+}
+
 }  // namespace
 
 const IsaKernels<float>* avx2_kernels_f32() {
-  static const IsaKernels<float> k = make_kernels<Avx2F32>("avx2+fma");
+  static const IsaKernels<float> k = [] {
+    IsaKernels<float> t = make_kernels<Avx2F32>("avx2+fma");
+    t.linear = &linear_lanes<Avx2F32>;
+    return t;
+  }();
   return &k;
 }
 
 const IsaKernels<double>* avx2_kernels_f64() {
-  static const IsaKernels<double> k = make_kernels<Avx2F64>("avx2+fma");
+  static const IsaKernels<double> k = [] {
+    IsaKernels<double> t = make_kernels<Avx2F64>("avx2+fma");
+    t.linear = &linear_lanes<Avx2F64>;
+    return t;
+  }();
   return &k;
 }
 

@@ -692,8 +692,8 @@ def test_linear_steps_on_every_runner(dtype, n, batch, chains):
     linear steps that gather into a second buffer and carry on from there: on the batch runner
     (n = 10, 12), gate by gate (one state), over the threads (17 qubits) and a batch of large
     states; an even and an odd number of them (the state copied home at the end). Chains whose
-    controls sit above their targets map the vector lanes among themselves (the AVX-512 kernel
-    permutes a vector instead of gathering it), the reversed chain does not. Forward, inverse
+    controls sit above their targets map the vector lanes among themselves (the AVX2 and AVX-512
+    kernels permute a vector instead of gathering it), the reversed chain does not. Forward, inverse
     and the sweep's (x, g_x) against the gates applied one by one in numpy, its coefficient
     cotangent (13 qubits, gate by gate) against the reference."""
     rng = np.random.default_rng(n * 10 + batch)
