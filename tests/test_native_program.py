@@ -746,7 +746,8 @@ def _special_one_qubit(rng, kind):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n, batch, unitary", [(16, 1, True), (14, 3, True), (16, 1, False), (18, 1, True)])
+@pytest.mark.parametrize("n, batch, unitary", [(12, 2, True), (16, 1, True), (14, 3, True), (16, 1, False),
+                                                 (18, 1, True)])
 def test_layers_of_split_phases_against_numpy(dtype, n, batch, unitary):
     """Layers whose passes run over many tiles split each gate on a vector bit into phases and a
     real 2x2 (one table of phases per side and pass, the sums of the sweep rescaled): random
@@ -754,7 +755,8 @@ def test_layers_of_split_phases_against_numpy(dtype, n, batch, unitary):
     phased X (zeros in the matrix), and a non-unitary gate, whose pass keeps complex products.
     Forward (and, for unitaries, the inverse and the sweep's x, g_x and coefficient cotangent)
     against the gates applied one by one in numpy; one state (gate by gate over the threads)
-    and a batch. At 18 qubits the low pass takes 11 gates, so that the other 7 make one high
+    and a batch. The gates on lane bits split too (a real product across lanes, their phases
+    a factor per lane); at 12 qubits a pass is one tile of the whole state. At 18 qubits the low pass takes 11 gates, so that the other 7 make one high
     pass instead of two."""
     rng = np.random.default_rng(n + 100 * batch + unitary)
     kinds = ["u", "rzry", "ryrz", "ry", "rz", "x", "y", "h", "xphase"]
